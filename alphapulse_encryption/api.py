@@ -1,0 +1,61 @@
+"""The functional public API: encrypt_field, decrypt_field and the cipher getters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, overload
+
+from .crypto import Cipher
+from .keys import current_cipher
+
+logger = logging.getLogger("alphapulse_encryption")
+
+
+class SearchableCipher(Cipher):
+    """A cipher whose ``encrypt`` output starts with the value's search token."""
+
+    def encrypt(self, value: Any, context: str, *, as_json: bool = False) -> str:
+        return self.encrypt_searchable(value, context, as_json=as_json)
+
+
+@overload
+def encrypt_field(value: None, searchable: bool = ..., context: str = ...) -> None: ...
+@overload
+def encrypt_field(value: Any, searchable: bool = ..., context: str = ...) -> str: ...
+def encrypt_field(value: Any, searchable: bool = False, context: str = "default") -> str | None:
+    """Encrypt one value for ``context``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    cipher = current_cipher()
+    logger.debug(
+        "encrypt context=%s searchable=%s key_version=%d",
+        context,
+        searchable,
+        cipher.keyring.active_version,
+    )
+    if searchable:
+        return cipher.encrypt_searchable(value, context)
+    return cipher.encrypt(value, context)
+
+
+def decrypt_field(encrypted_data: str | bytes | None, context: str = "default") -> Any:
+    """Decrypt what :func:`encrypt_field` returned for the same ``context``."""
+    if encrypted_data is None:
+        return None
+    logger.debug("decrypt context=%s", context)
+    return current_cipher().decrypt(encrypted_data, context)
+
+
+def get_cipher() -> Cipher:
+    """The cipher for the current keyring (cached; replaced when keys or settings change)."""
+    return current_cipher()
+
+
+def get_searchable_cipher() -> SearchableCipher:
+    """Like :func:`get_cipher`, but ``encrypt`` prefixes each value with its search token."""
+    return SearchableCipher(current_cipher().keyring)
+
+
+def get_optimized_cipher() -> Cipher:
+    """The cipher whose ``batch_encrypt`` / ``batch_decrypt`` serve bulk work."""
+    return current_cipher()

@@ -1,0 +1,26 @@
+"""App configuration: every global side effect (checks, signal receivers) lives in ready()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ALPHAPULSE_ENCRYPTION":
+        from .keys import reset
+
+        reset()
+
+
+class AlphapulseEncryptionConfig(AppConfig):
+    name = "alphapulse_encryption"
+    verbose_name = "Encryption"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+
+        setting_changed.connect(_on_setting_changed, dispatch_uid="alphapulse_encryption")

@@ -1,0 +1,82 @@
+"""The ``ALPHAPULSE_ENCRYPTION`` settings object: defaults, lazy reads, reload on change."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.utils.module_loading import import_string
+
+SETTING_NAME = "ALPHAPULSE_ENCRYPTION"
+ENV_MASTER_KEY = "ALPHAPULSE_ENCRYPTION_MASTER_KEY"
+ENV_KEY_VERSION = "ALPHAPULSE_ENCRYPTION_KEY_VERSION"
+# Keys of older versions stay readable: ALPHAPULSE_ENCRYPTION_MASTER_KEY_V1=..., _V2=...
+ENV_OLD_KEY_PREFIX = "ALPHAPULSE_ENCRYPTION_MASTER_KEY_V"
+
+DEFAULTS: dict[str, Any] = {
+    # {version: base64 key}. When set, the environment variables are not read.
+    "MASTER_KEYS": None,
+    # Defaults to ALPHAPULSE_ENCRYPTION_KEY_VERSION, else the highest configured version.
+    "ACTIVE_KEY_VERSION": None,
+    "KDF_ITERATIONS": 100_000,
+    # Pad plaintexts to a multiple of this many bytes to hide exact lengths (None: off).
+    "PAD_TO": None,
+    "KEY_PROVIDER": "alphapulse_encryption.keys.SettingsKeyProvider",
+}
+IMPORT_STRINGS = {"KEY_PROVIDER"}
+
+
+class EncryptionSettings:
+    """Attribute access to the merged settings; nothing is read until first use."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, SETTING_NAME, None) or {}
+        if not isinstance(value, dict):
+            raise TypeError(f"settings.{SETTING_NAME} must be a dict")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"invalid {SETTING_NAME} setting: {name!r}")
+        if name in self._cache:
+            return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        self._cache[name] = value
+        return value
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self.user_settings) - set(DEFAULTS))
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+encryption_settings = EncryptionSettings()
+
+
+def environment_keys() -> tuple[dict[int, str], int | None]:
+    """Master keys and the active version as given by environment variables."""
+    keys: dict[int, str] = {}
+    for name, value in os.environ.items():
+        if name.startswith(ENV_OLD_KEY_PREFIX) and name[len(ENV_OLD_KEY_PREFIX) :].isdigit():
+            keys[int(name[len(ENV_OLD_KEY_PREFIX) :])] = value
+    active: int | None = None
+    raw_version = os.environ.get(ENV_KEY_VERSION)
+    if raw_version is not None:
+        if not raw_version.strip().isdigit():
+            from .crypto import ConfigurationError
+
+            raise ConfigurationError(f"{ENV_KEY_VERSION} must be a positive integer")
+        active = int(raw_version)
+    master = os.environ.get(ENV_MASTER_KEY)
+    if master:
+        active = active or 1
+        keys[active] = master
+    return keys, active

@@ -1,0 +1,24 @@
+"""The cryptographic core: pure Python over ``cryptography``, no Django."""
+
+from .cipher import TOKEN_LENGTH, TOKEN_PREFIX, Cipher, is_search_token, key_version_of
+from .envelope import FORMAT_VERSION, looks_like_envelope
+from .errors import ConfigurationError, DecryptionError, EncryptionError, KeyProviderError
+from .kdf import DEFAULT_ITERATIONS
+from .keyring import Keyring, fingerprint
+
+__all__ = [
+    "DEFAULT_ITERATIONS",
+    "FORMAT_VERSION",
+    "TOKEN_LENGTH",
+    "TOKEN_PREFIX",
+    "Cipher",
+    "ConfigurationError",
+    "DecryptionError",
+    "EncryptionError",
+    "KeyProviderError",
+    "Keyring",
+    "fingerprint",
+    "is_search_token",
+    "key_version_of",
+    "looks_like_envelope",
+]

@@ -1,0 +1,181 @@
+"""AES-256-GCM encryption of typed values, search tokens, and the batch fast path."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+
+from . import envelope
+from .envelope import FLAG_PADDED, NONCE_SIZE
+from .errors import DecryptionError
+from .keyring import Keyring
+from .serialize import deserialize, serialize
+
+TOKEN_PREFIX = "apt1"
+TOKEN_LENGTH = len(TOKEN_PREFIX) + 8 + 64  # prefix, key version as 8 hex digits, HMAC hex
+
+Normalizer = Callable[[Any], Any]
+
+
+def _pad(data: bytes, block: int) -> bytes:
+    # ISO/IEC 7816-4: a 0x80 marker, then zeros up to the next multiple of ``block``.
+    padded_len = (len(data) // block + 1) * block
+    return data + b"\x80" + b"\x00" * (padded_len - len(data) - 1)
+
+
+def _unpad(data: bytes) -> bytes:
+    stripped = data.rstrip(b"\x00")
+    if not stripped.endswith(b"\x80"):
+        raise DecryptionError("malformed")
+    return stripped[:-1]
+
+
+def is_search_token(text: object) -> bool:
+    return (
+        isinstance(text, str)
+        and len(text) == TOKEN_LENGTH
+        and text.startswith(TOKEN_PREFIX)
+    )
+
+
+def split_searchable(text: str) -> tuple[str | None, str]:
+    """Split a stored value into (search token or None, envelope text)."""
+    if text.startswith(TOKEN_PREFIX):
+        return text[:TOKEN_LENGTH], text[TOKEN_LENGTH:]
+    return None, text
+
+
+def key_version_of(text: str) -> int:
+    """The key version a stored value was written under, read without decrypting."""
+    _, body = split_searchable(text)
+    return envelope.decode(body).key_version
+
+
+class Cipher:
+    """Encrypts and decrypts values for a context with one :class:`Keyring`."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.keyring!r}>"
+
+    # -- single values -------------------------------------------------------------
+
+    def encrypt(self, value: Any, context: str, *, as_json: bool = False) -> str:
+        return self._seal(serialize(value, as_json=as_json), context)
+
+    def decrypt(self, text: str | bytes, context: str) -> Any:
+        if isinstance(text, str):
+            _, text = split_searchable(text)
+        return deserialize(self._open(envelope.decode(text), context))
+
+    def encrypt_searchable(
+        self,
+        value: Any,
+        context: str,
+        *,
+        normalizer: Normalizer | None = None,
+        as_json: bool = False,
+    ) -> str:
+        """A search token for the active version followed by the envelope."""
+        token = self.search_token(value, context, normalizer=normalizer)
+        return token + self.encrypt(value, context, as_json=as_json)
+
+    # -- search tokens -------------------------------------------------------------
+
+    def search_token(
+        self,
+        value: Any,
+        context: str,
+        *,
+        version: int | None = None,
+        normalizer: Normalizer | None = None,
+    ) -> str:
+        version = self.keyring.active_version if version is None else version
+        normalized = normalizer(value) if normalizer is not None else value
+        mac = hmac.new(
+            self.keyring.search_key(version, context), serialize(normalized), hashlib.sha256
+        )
+        return f"{TOKEN_PREFIX}{version:08x}{mac.hexdigest()}"
+
+    def search_tokens(
+        self, value: Any, context: str, *, normalizer: Normalizer | None = None
+    ) -> list[str]:
+        """The value's token under every configured version (for lookups after rotation)."""
+        return [
+            self.search_token(value, context, version=v, normalizer=normalizer)
+            for v in self.keyring.versions
+        ]
+
+    # -- batches -------------------------------------------------------------------
+
+    def batch_encrypt(
+        self, items: Iterable[Any], context: str = "default", *, as_json: bool = False
+    ) -> list[str]:
+        """Encrypt many values for one context: one key lookup, one call for all nonces."""
+        values = list(items)
+        keyring = self.keyring
+        flags = FLAG_PADDED if keyring.pad_to else 0
+        header = envelope.pack_header(flags, keyring.active_version, keyring.kdf_iterations)
+        aad = header + context.encode("utf-8")
+        seal = keyring.data_aead(keyring.active_version, context).encrypt
+        nonces = os.urandom(NONCE_SIZE * len(values))
+        results: list[str] = []
+        append = results.append
+        for i, value in enumerate(values):
+            if value is None:
+                append(None)  # type: ignore[arg-type]
+                continue
+            plaintext = serialize(value, as_json=as_json)
+            if keyring.pad_to:
+                plaintext = _pad(plaintext, keyring.pad_to)
+            nonce = nonces[i * NONCE_SIZE : (i + 1) * NONCE_SIZE]
+            append(envelope.encode(header, nonce, seal(nonce, plaintext, aad)))
+        return results
+
+    def batch_decrypt(self, items: Sequence[str | None], context: str = "default") -> list[Any]:
+        """Decrypt many values for one context; same results and errors as one by one."""
+        context_bytes = context.encode("utf-8")
+        results: list[Any] = []
+        append = results.append
+        for text in items:
+            if text is None:
+                append(None)
+                continue
+            _, body = split_searchable(text)
+            env = envelope.decode(body)
+            append(deserialize(self._open(env, context, context_bytes)))
+        return results
+
+    # -- internals -----------------------------------------------------------------
+
+    def _seal(self, plaintext: bytes, context: str) -> str:
+        keyring = self.keyring
+        flags = 0
+        if keyring.pad_to:
+            plaintext = _pad(plaintext, keyring.pad_to)
+            flags = FLAG_PADDED
+        header = envelope.pack_header(flags, keyring.active_version, keyring.kdf_iterations)
+        nonce = os.urandom(NONCE_SIZE)
+        aead = keyring.data_aead(keyring.active_version, context)
+        sealed = aead.encrypt(nonce, plaintext, header + context.encode("utf-8"))
+        return envelope.encode(header, nonce, sealed)
+
+    def _open(
+        self, env: envelope.Envelope, context: str, context_bytes: bytes | None = None
+    ) -> bytes:
+        aead = self.keyring.data_aead(env.key_version, context, env.kdf_iterations)
+        aad = env.header + (context.encode("utf-8") if context_bytes is None else context_bytes)
+        try:
+            plaintext = aead.decrypt(env.nonce, env.sealed, aad)
+        except InvalidTag:
+            raise DecryptionError("authentication_failed", env.key_version) from None
+        if env.flags & FLAG_PADDED:
+            plaintext = _unpad(plaintext)
+        return plaintext

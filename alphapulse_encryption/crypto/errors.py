@@ -1,0 +1,65 @@
+"""The exception hierarchy. Messages never carry key material or plaintext."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+DecryptionReason = Literal["unknown_key_version", "malformed", "authentication_failed"]
+
+_EXPLANATIONS: dict[str, str] = {
+    "unknown_key_version": "no key is configured for the key version in its header",
+    "malformed": "it is not a well-formed alphapulse-encryption envelope",
+    "authentication_failed": (
+        "authentication failed (wrong key, wrong context, or tampered ciphertext)"
+    ),
+}
+
+
+class EncryptionError(Exception):
+    """Base class of every error raised by alphapulse-encryption."""
+
+
+class ConfigurationError(EncryptionError):
+    """Keys or settings are missing or invalid."""
+
+
+class KeyProviderError(EncryptionError):
+    """A key provider cannot do what was asked (read-only, unreachable, ...)."""
+
+
+class DecryptionError(EncryptionError):
+    """A stored value could not be decrypted; ``reason`` says why."""
+
+    def __init__(
+        self,
+        reason: DecryptionReason,
+        key_version: int | None = None,
+        *,
+        where: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.key_version = key_version
+        self.where = where
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        subject = f"Failed to decrypt {self.where}" if self.where else "Failed to decrypt data"
+        text = f"{subject}: {_EXPLANATIONS[self.reason]} [reason={self.reason}"
+        if self.key_version is not None:
+            text += f", key_version={self.key_version}"
+        return text + "]"
+
+    def located(self, where: str) -> DecryptionError:
+        """The same failure, with the place (model, field, primary key) named."""
+        error = DecryptionError(self.reason, self.key_version, where=where)
+        error.__cause__ = self.__cause__
+        return error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_decryption_error, (self.reason, self.key_version, self.where))
+
+
+def _rebuild_decryption_error(
+    reason: DecryptionReason, key_version: int | None, where: str | None
+) -> DecryptionError:
+    return DecryptionError(reason, key_version, where=where)

@@ -1,0 +1,1 @@
+"""The trading back office's models."""
