@@ -16,7 +16,7 @@ from .errors import DecryptionError
 from .keyring import Keyring
 from .serialize import deserialize, serialize
 
-TOKEN_PREFIX = "apt1"
+TOKEN_PREFIX = "apt1"  # noqa: S105 (a format marker, not a secret)
 TOKEN_LENGTH = len(TOKEN_PREFIX) + 8 + 64  # prefix, key version as 8 hex digits, HMAC hex
 
 Normalizer = Callable[[Any], Any]
@@ -36,11 +36,7 @@ def _unpad(data: bytes) -> bytes:
 
 
 def is_search_token(text: object) -> bool:
-    return (
-        isinstance(text, str)
-        and len(text) == TOKEN_LENGTH
-        and text.startswith(TOKEN_PREFIX)
-    )
+    return isinstance(text, str) and len(text) == TOKEN_LENGTH and text.startswith(TOKEN_PREFIX)
 
 
 def split_searchable(text: str) -> tuple[str | None, str]:

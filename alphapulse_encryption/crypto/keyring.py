@@ -22,8 +22,15 @@ def fingerprint(master_key: bytes) -> str:
 class Keyring:
     """Immutable set of master keys by version. Never shows key material in its repr."""
 
-    __slots__ = ("_aeads", "_lock", "_master_keys", "_search_keys", "active_version",
-                 "kdf_iterations", "pad_to")
+    __slots__ = (
+        "_aeads",
+        "_lock",
+        "_master_keys",
+        "_search_keys",
+        "active_version",
+        "kdf_iterations",
+        "pad_to",
+    )
 
     def __init__(
         self,

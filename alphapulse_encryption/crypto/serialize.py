@@ -23,9 +23,7 @@ TAG_BYTES = b"y"
 
 _FLOAT = struct.Struct(">d")
 
-SUPPORTED_TYPES = (
-    "str, int, float, bool, Decimal, date, datetime, dict, list, bytes"
-)
+SUPPORTED_TYPES = "str, int, float, bool, Decimal, date, datetime, dict, list, bytes"
 
 
 def serialize(value: Any, *, as_json: bool = False) -> bytes:

@@ -38,7 +38,9 @@ VALUES = [
     decimal.Decimal("-1234567.890123456789"),
     datetime.date(1987, 6, 5),
     datetime.datetime(2026, 11, 29, 3, 4, 5, 123456),
-    datetime.datetime(2026, 11, 29, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30))),
+    datetime.datetime(
+        2026, 11, 29, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    ),
     {"a": 1, "b": [1.5, "x", None, True], "nested": {"k": "v"}},
     [1, "2", 3.0],
     [],

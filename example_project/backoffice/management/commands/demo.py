@@ -38,7 +38,9 @@ class Command(BaseCommand):
         out.write(self.style.MIGRATE_HEADING("2. Exact-match search tokens"))
         a = encrypt_field(SAMPLE["email"], searchable=True, context="demo.email")
         b = encrypt_field(SAMPLE["email"], searchable=True, context="demo.email")
-        out.write(f"  two encryptions differ: {a != b}; their search tokens match: {a[:76] == b[:76]}")
+        out.write(
+            f"  two encryptions differ: {a != b}; their search tokens match: {a[:76] == b[:76]}"
+        )
 
         out.write(self.style.MIGRATE_HEADING("3. Batch encryption"))
         cipher = get_optimized_cipher()
@@ -55,5 +57,7 @@ class Command(BaseCommand):
         if options["no_serve"]:
             out.write(self.style.SUCCESS("Demo finished (--no-serve)."))
             return
-        out.write(self.style.SUCCESS(f"Serving the admin on http://127.0.0.1:{options['port']}/admin/"))
+        out.write(
+            self.style.SUCCESS(f"Serving the admin on http://127.0.0.1:{options['port']}/admin/")
+        )
         call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
