@@ -6,6 +6,7 @@ import logging
 from typing import Any, overload
 
 from .crypto import Cipher
+from .crypto.cipher import Normalizer
 from .keys import current_cipher
 
 logger = logging.getLogger("alphapulse_encryption")
@@ -16,6 +17,19 @@ class SearchableCipher(Cipher):
 
     def encrypt(self, value: Any, context: str, *, as_json: bool = False) -> str:
         return self.encrypt_searchable(value, context, as_json=as_json)
+
+    def encrypt_searchable(
+        self,
+        value: Any,
+        context: str,
+        *,
+        normalizer: Normalizer | None = None,
+        as_json: bool = False,
+    ) -> str:
+        # Cipher.encrypt_searchable() calls self.encrypt(), which here would recurse (or,
+        # if it did not, prefix a second token); seal with the plain Cipher.encrypt().
+        token = self.search_token(value, context, normalizer=normalizer)
+        return token + super().encrypt(value, context, as_json=as_json)
 
 
 @overload

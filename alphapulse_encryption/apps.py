@@ -22,5 +22,8 @@ class AlphapulseEncryptionConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .serializers import register
+
+        register()
 
         setting_changed.connect(_on_setting_changed, dispatch_uid="alphapulse_encryption")

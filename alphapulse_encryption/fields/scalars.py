@@ -1,0 +1,110 @@
+"""Encrypted counterparts of Django's scalar and JSON fields."""
+
+from __future__ import annotations
+
+import decimal
+import math
+from typing import Any
+
+from django.core import checks
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .base import EncryptedFieldMixin
+
+
+class EncryptedString(EncryptedFieldMixin, models.CharField):
+    """A string; ``max_length`` is optional and, when given, validates the plaintext."""
+
+    def __init__(self, *args: Any, max_length: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, max_length=max_length, **kwargs)
+
+    def _check_max_length_attribute(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        if self.max_length is None:
+            return []
+        return super()._check_max_length_attribute(**kwargs)  # type: ignore[misc]
+
+
+class EncryptedText(EncryptedFieldMixin, models.TextField):
+    """Long text."""
+
+
+class EncryptedInteger(EncryptedFieldMixin, models.IntegerField):
+    """An integer of any size (no database range applies to the ciphertext)."""
+
+    @property
+    def validators(self) -> list[Any]:
+        # IntegerField adds the database's integer range; ours is stored as text.
+        return [*self.default_validators, *self._validators]  # type: ignore[attr-defined]
+
+
+class EncryptedFloat(EncryptedFieldMixin, models.FloatField):
+    """A float, stored exactly (IEEE 754 binary64)."""
+
+
+class EncryptedDecimal(EncryptedFieldMixin, models.DecimalField):
+    """A Decimal; ``max_digits`` and ``decimal_places`` are optional. When
+    ``decimal_places`` is given, values are quantized to it on save, as a database would."""
+
+    def __init__(
+        self,
+        *args: Any,
+        max_digits: int | None = None,
+        decimal_places: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, max_digits=max_digits, decimal_places=decimal_places, **kwargs)
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        if (self.max_digits is None) != (self.decimal_places is None):
+            return [
+                *models.Field.check(self, **kwargs),
+                checks.Error(
+                    "EncryptedDecimal needs both max_digits and decimal_places, or neither.",
+                    obj=self,
+                    id="alphapulse_encryption.E011",
+                ),
+            ]
+        if self.max_digits is None:
+            return models.Field.check(self, **kwargs)
+        return super().check(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if value is None or isinstance(value, decimal.Decimal):
+            return value
+        try:
+            if isinstance(value, float):
+                if math.isnan(value):
+                    raise ValueError("NaN")
+                if self.max_digits is None:
+                    return decimal.Decimal(repr(value))
+                return decimal.Context(prec=self.max_digits).create_decimal_from_float(value)
+            return decimal.Decimal(value)
+        except (decimal.InvalidOperation, TypeError, ValueError):
+            raise ValidationError(
+                self.error_messages["invalid"], code="invalid", params={"value": value}
+            ) from None
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = self.to_python(value)
+        if value is not None and self.decimal_places is not None and value.is_finite():
+            value = value.quantize(decimal.Decimal(1).scaleb(-self.decimal_places))
+        return value
+
+
+class EncryptedDate(EncryptedFieldMixin, models.DateField):
+    """A date."""
+
+
+class EncryptedDateTime(EncryptedFieldMixin, models.DateTimeField):
+    """A datetime; an aware value keeps its UTC offset."""
+
+
+class EncryptedBoolean(EncryptedFieldMixin, models.BooleanField):
+    """A boolean; ``False`` is encrypted like any other value, never stored as NULL."""
+
+
+class EncryptedJSON(EncryptedFieldMixin, models.JSONField):
+    """Any JSON value; leaves keep their JSON types (5 stays 5, "5" stays "5")."""
+
+    as_json = True

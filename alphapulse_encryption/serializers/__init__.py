@@ -1,0 +1,58 @@
+"""Serializers for dumpdata/loaddata that keep encrypted fields encrypted.
+
+Django's serializers pass ints, floats, Decimals and dates through without calling
+``value_to_string``, so overriding that method alone would leak them. These subclasses
+write every encrypted field as ciphertext and decrypt it again on load. ``AppConfig.ready``
+registers them for the ``json``, ``jsonl`` and ``python`` formats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import serializers
+from django.core.exceptions import FieldDoesNotExist
+from django.core.serializers.base import DeserializationError
+from django.db.models import Field, Model
+
+FORMATS = {
+    "python": "alphapulse_encryption.serializers.python",
+    "json": "alphapulse_encryption.serializers.json",
+    "jsonl": "alphapulse_encryption.serializers.jsonl",
+}
+
+
+def _is_encrypted(field: Any) -> bool:
+    return getattr(field, "encrypted", False) is True
+
+
+class EncryptingSerializerMixin:
+    def _value_from_field(self, obj: Model, field: Field) -> Any:
+        if _is_encrypted(field) and field.value_from_object(obj) is not None:
+            return field.value_to_string(obj)
+        return super()._value_from_field(obj, field)  # type: ignore[misc]
+
+
+class DecryptingDeserializerMixin:
+    def _handle_object(self, obj: dict[str, Any]) -> Any:
+        try:
+            model = self._get_model_from_node(obj["model"])  # type: ignore[attr-defined]
+        except (DeserializationError, KeyError):
+            return super()._handle_object(obj)  # type: ignore[misc]
+        fields = dict(obj.get("fields", {}))
+        for name, value in fields.items():
+            try:
+                field = model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if _is_encrypted(field) and isinstance(value, str):
+                fields[name] = field.decrypt(value)
+        return super()._handle_object({**obj, "fields": fields})  # type: ignore[misc]
+
+
+def register() -> None:
+    """Replace Django's built-in formats (not ones the project configured itself)."""
+    for format_name, module in FORMATS.items():
+        current = serializers.get_serializer(format_name)
+        if current.__module__.startswith("django.core.serializers"):
+            serializers.register_serializer(format_name, module)

@@ -1,0 +1,45 @@
+"""Fixtures shared by the Django-facing tests: a controlled key environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from alphapulse_encryption import keys
+
+
+class KeyEnvironment:
+    """Sets ``ALPHAPULSE_ENCRYPTION_*`` variables; keys are re-read after every change."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+
+    def set(self, **variables: str) -> None:
+        for name, value in variables.items():
+            self._monkeypatch.setenv(name, value)
+        keys.reset()
+
+    def unset(self, *names: str) -> None:
+        for name in names:
+            self._monkeypatch.delenv(name, raising=False)
+        keys.reset()
+
+
+@pytest.fixture
+def key_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyEnvironment]:
+    """No key variable from the outer environment; cached keys dropped before and after."""
+    for name in list(os.environ):
+        if name.startswith("ALPHAPULSE_ENCRYPTION"):
+            monkeypatch.delenv(name)
+    keys.reset()
+    yield KeyEnvironment(monkeypatch)
+    keys.reset()
+
+
+@pytest.fixture
+def env_keys_only(settings, key_env: KeyEnvironment) -> KeyEnvironment:
+    """Keys come from the environment only: ``settings.ALPHAPULSE_ENCRYPTION`` is empty."""
+    settings.ALPHAPULSE_ENCRYPTION = {}
+    return key_env
