@@ -50,7 +50,7 @@ def reset() -> None:
     with _lock:
         # Settings first: a keyring loaded between the two steps must not see stale settings.
         encryption_settings.reload()
-        pass
+        _state.clear()
 
 
 class EncryptionKeyManager:
