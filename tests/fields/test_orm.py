@@ -241,7 +241,7 @@ def test_makemigrations_is_clean():
     ],
 )
 def test_deconstruct_round_trips(field):
-    name, path, args, kwargs = field.deconstruct()
+    _name, path, args, kwargs = field.deconstruct()
     assert path.startswith("alphapulse_encryption.fields.")
     rebuilt = type(field)(*args, **kwargs)
     assert rebuilt.deconstruct()[1:] == (path, args, kwargs)
