@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -67,9 +67,7 @@ class Cipher:
         return self._seal(serialize(value, as_json=as_json), context)
 
     def decrypt(self, text: str | bytes, context: str) -> Any:
-        if isinstance(text, str):
-            _, text = split_searchable(text)
-        return deserialize(self._open(envelope.decode(text), context))
+        return deserialize(self._open(_parse(text), context))
 
     def encrypt_searchable(
         self,
@@ -135,18 +133,26 @@ class Cipher:
             append(envelope.encode(header, nonce, seal(nonce, plaintext, aad)))
         return results
 
-    def batch_decrypt(self, items: Sequence[str | None], context: str = "default") -> list[Any]:
-        """Decrypt many values for one context; same results and errors as one by one."""
-        context_bytes = context.encode("utf-8")
+    def batch_decrypt(
+        self, items: Iterable[str | bytes | None], context: str = "default"
+    ) -> list[Any]:
+        """Decrypt many values for one context; same results and errors as one by one,
+        with the key looked up once per key version instead of once per value."""
+        aad_tail = context.encode("utf-8")
+        aeads: dict[tuple[int, int], Any] = {}
         results: list[Any] = []
         append = results.append
         for text in items:
             if text is None:
                 append(None)
                 continue
-            _, body = split_searchable(text)
-            env = envelope.decode(body)
-            append(deserialize(self._open(env, context, context_bytes)))
+            env = _parse(text)
+            version_key = (env.key_version, env.kdf_iterations)
+            aead = aeads.get(version_key)
+            if aead is None:
+                aead = self.keyring.data_aead(env.key_version, context, env.kdf_iterations)
+                aeads[version_key] = aead
+            append(deserialize(_open_with(aead, env, aad_tail)))
         return results
 
     # -- internals -----------------------------------------------------------------
@@ -163,15 +169,24 @@ class Cipher:
         sealed = aead.encrypt(nonce, plaintext, header + context.encode("utf-8"))
         return envelope.encode(header, nonce, sealed)
 
-    def _open(
-        self, env: envelope.Envelope, context: str, context_bytes: bytes | None = None
-    ) -> bytes:
+    def _open(self, env: envelope.Envelope, context: str) -> bytes:
         aead = self.keyring.data_aead(env.key_version, context, env.kdf_iterations)
-        aad = env.header + (context.encode("utf-8") if context_bytes is None else context_bytes)
-        try:
-            plaintext = aead.decrypt(env.nonce, env.sealed, aad)
-        except InvalidTag:
-            raise DecryptionError("authentication_failed", env.key_version) from None
-        if env.flags & FLAG_PADDED:
-            plaintext = _unpad(plaintext)
-        return plaintext
+        return _open_with(aead, env, context.encode("utf-8"))
+
+
+def _parse(text: str | bytes) -> envelope.Envelope:
+    if isinstance(text, str) and text.startswith(TOKEN_PREFIX):
+        text = text[TOKEN_LENGTH:]
+    elif not isinstance(text, str) and bytes(text[:4]) == TOKEN_PREFIX.encode():
+        text = bytes(text[TOKEN_LENGTH:])
+    return envelope.decode(text)
+
+
+def _open_with(aead: Any, env: envelope.Envelope, context_bytes: bytes) -> bytes:
+    try:
+        plaintext: bytes = aead.decrypt(env.nonce, env.sealed, env.header + context_bytes)
+    except InvalidTag:
+        raise DecryptionError("authentication_failed", env.key_version) from None
+    if env.flags & FLAG_PADDED:
+        plaintext = _unpad(plaintext)
+    return plaintext

@@ -11,7 +11,7 @@ Layout (see docs/format.md)::
     22+n 16 GCM tag
 
 Text form: ``"ape:" + base64url(binary)`` without padding. A searchable value is a
-fixed-width search token (:mod:`.tokens`) immediately followed by an envelope.
+fixed-width search token (see :mod:`.cipher`) immediately followed by an envelope.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import DecryptionError
 
@@ -40,17 +40,16 @@ MAX_KEY_VERSION = 2**32 - 1
 MAX_KDF_ITERATIONS = 10_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
+class Envelope(NamedTuple):
+    header: bytes  # the first HEADER_SIZE bytes, authenticated as associated data
     flags: int
     key_version: int
     kdf_iterations: int
     nonce: bytes
     sealed: bytes  # ciphertext followed by the tag, as AESGCM returns it
-
-    @property
-    def header(self) -> bytes:
-        return pack_header(self.flags, self.key_version, self.kdf_iterations)
 
 
 def pack_header(flags: int, key_version: int, kdf_iterations: int) -> bytes:
@@ -68,23 +67,22 @@ def looks_like_envelope(text: object) -> bool:
 
 def decode(text: str | bytes) -> Envelope:
     """Parse an envelope's text form; every defect raises ``DecryptionError('malformed')``."""
-    if isinstance(text, bytes | bytearray | memoryview):
+    if not isinstance(text, str):
         try:
             text = bytes(text).decode("ascii")
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, TypeError):
             raise DecryptionError("malformed") from None
-    if not isinstance(text, str) or not text.startswith(PREFIX):
+    if not text.startswith(PREFIX):
         raise DecryptionError("malformed")
     body = text[len(PREFIX) :]
-    if not body.isascii() or len(body) % 4 == 1:
-        raise DecryptionError("malformed")
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError):
+        # strict_mode rejects characters outside the alphabet instead of skipping them.
+        raw = binascii.a2b_base64(
+            body.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"=" * (-len(body) % 4),
+            strict_mode=True,
+        )
+    except (binascii.Error, ValueError, UnicodeEncodeError):
         raise DecryptionError("malformed") from None
-    # Reject non-canonical encodings (stray characters the decoder skipped, unused bits set).
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
-        raise DecryptionError("malformed")
     if len(raw) < MIN_SIZE:
         raise DecryptionError("malformed")
     version, flags, key_version, iterations = HEADER.unpack_from(raw)
@@ -93,9 +91,10 @@ def decode(text: str | bytes) -> Envelope:
     if not 1 <= iterations <= MAX_KDF_ITERATIONS:
         raise DecryptionError("malformed", key_version)
     return Envelope(
-        flags=flags,
-        key_version=key_version,
-        kdf_iterations=iterations,
-        nonce=raw[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE],
-        sealed=raw[HEADER_SIZE + NONCE_SIZE :],
+        raw[:HEADER_SIZE],
+        flags,
+        key_version,
+        iterations,
+        raw[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE],
+        raw[HEADER_SIZE + NONCE_SIZE :],
     )

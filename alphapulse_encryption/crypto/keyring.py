@@ -12,6 +12,12 @@ from .errors import ConfigurationError, DecryptionError
 from .kdf import DEFAULT_ITERATIONS, KEY_SIZE, PURPOSE_DATA, PURPOSE_SEARCH, root_key, subkey
 
 MAX_PAD_TO = 4096
+# Search keys always come from a root derived with this many iterations, whatever
+# KDF_ITERATIONS says: tokens carry no iteration count, and changing the setting must not
+# change every token (lookups would silently stop matching).
+SEARCH_KDF_ITERATIONS = DEFAULT_ITERATIONS
+# Iteration counts come from envelopes (untrusted), so the per-context cache is bounded.
+_MAX_CACHED_AEADS = 10_000
 
 
 def fingerprint(master_key: bytes) -> str:
@@ -91,6 +97,8 @@ class Keyring:
         if aead is None:
             aead = AESGCM(subkey(self._root(version, iterations), PURPOSE_DATA, context))
             with self._lock:
+                if len(self._aeads) >= _MAX_CACHED_AEADS:
+                    self._aeads.clear()
                 self._aeads[cache_key] = aead
         return aead
 
@@ -98,7 +106,7 @@ class Keyring:
         cache_key = (version, context)
         key = self._search_keys.get(cache_key)
         if key is None:
-            key = subkey(self._root(version, self.kdf_iterations), PURPOSE_SEARCH, context)
+            key = subkey(self._root(version, SEARCH_KDF_ITERATIONS), PURPOSE_SEARCH, context)
             with self._lock:
                 self._search_keys[cache_key] = key
         return key
