@@ -45,7 +45,12 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
     except ConfigurationError as exc:
         text = str(exc)
         if text.startswith("no master key"):
-            check_id, hint = "alphapulse_encryption.E001", _GENERATE_HINT
+            # A warning here, so makemigrations/migrate work on a machine without keys;
+            # `check --deploy` (check_keys_for_deployment) makes it an error.
+            messages.append(
+                checks.Warning(text, hint=_GENERATE_HINT, id="alphapulse_encryption.W001")
+            )
+            return messages
         elif "active key version" in text:
             check_id = "alphapulse_encryption.E003"
             hint = "Configure the key of the active version, or change ACTIVE_KEY_VERSION."
@@ -54,3 +59,13 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
             hint = "A master key is 32 random bytes, base64-encoded. " + _GENERATE_HINT
         messages.append(checks.Error(text, hint=hint, id=check_id))
     return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_keys_for_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Under ``check --deploy`` a missing master key is an error (E001)."""
+    return [
+        checks.Error(message.msg, hint=message.hint, id="alphapulse_encryption.E001")
+        for message in check_keys(app_configs)
+        if message.id == "alphapulse_encryption.W001"
+    ]

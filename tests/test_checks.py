@@ -65,17 +65,28 @@ def test_valid_environment_keys_yield_no_messages(env_keys_only):
 
 
 @override_settings(ALPHAPULSE_ENCRYPTION={})
-def test_e001_no_master_key():
-    message = _only("alphapulse_encryption.E001")
-    assert message.level == checks.ERROR
+def test_no_master_key_warns_so_makemigrations_still_works():
+    message = _only("alphapulse_encryption.W001")
+    assert message.level == checks.WARNING
     assert MASTER in message.msg
     assert "encryption_keys generate" in message.hint
-    assert "alphapulse_encryption.E001" in [m.id for m in _messages()]
+    assert "alphapulse_encryption.W001" in [m.id for m in _messages()]
 
 
-def test_e001_empty_environment_key_counts_as_missing(env_keys_only):
+@override_settings(ALPHAPULSE_ENCRYPTION={})
+def test_e001_no_master_key_is_an_error_under_check_deploy():
+    deploy = [
+        m
+        for m in checks.run_checks(include_deployment_checks=True)
+        if m.id == "alphapulse_encryption.E001"
+    ]
+    assert len(deploy) == 1 and deploy[0].level == checks.ERROR
+    assert "encryption_keys generate" in deploy[0].hint
+
+
+def test_no_key_warning_for_an_empty_environment_key(env_keys_only):
     env_keys_only.set(**{MASTER: ""})
-    _only("alphapulse_encryption.E001")
+    _only("alphapulse_encryption.W001")
 
 
 @pytest.mark.parametrize(
@@ -153,8 +164,8 @@ def test_problems_are_reported_together(settings):
     settings.ALPHAPULSE_ENCRYPTION = {"MASTER_KEYS": {}, "KDF_ITERATIONS": 10, "TYPO": 1}
     ids = sorted(m.id for m in check_keys())
     assert ids == [
-        "alphapulse_encryption.E001",
         "alphapulse_encryption.E004",
+        "alphapulse_encryption.W001",
         "alphapulse_encryption.W002",
     ]
     assert all(m.hint for m in check_keys())
@@ -163,3 +174,21 @@ def test_problems_are_reported_together(settings):
 @override_settings(ALPHAPULSE_ENCRYPTION={"KEY_PROVIDER": "tests.test_checks.FixedKeyProvider"})
 def test_other_providers_do_not_need_settings_keys():
     assert check_keys() == []
+
+
+def test_makemigrations_works_without_any_key(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHAPULSE_ENCRYPTION")}
+    env["DJANGO_SETTINGS_MODULE"] = "tests.keyless_settings"
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "makemigrations", "--check", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
