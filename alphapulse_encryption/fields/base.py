@@ -13,6 +13,7 @@ from django.db.models.expressions import Case, Col, OrderBy, Value, When
 from django.db.models.functions import Cast
 from django.db.models.lookups import IsNull
 from django.db.models.query_utils import DeferredAttribute
+from django.utils.functional import cached_property
 
 from ..crypto import DecryptionError
 from ..keys import current_cipher
@@ -228,7 +229,7 @@ class EncryptedFieldMixin(Field):
             return self.cached_col
         return EncryptedCol(alias, self, output_field)
 
-    @property
+    @cached_property
     def cached_col(self) -> Col:
         return EncryptedCol(self.model._meta.db_table, self)
 

@@ -19,6 +19,7 @@ from django.db.models import F, GeneratedField, Lookup
 from django.db.models.expressions import Col
 from django.db.models.functions import Substr
 from django.db.models.query_utils import DeferredAttribute
+from django.utils.functional import cached_property
 
 from ..crypto import TOKEN_LENGTH, is_search_token
 from ..keys import current_cipher
@@ -315,7 +316,7 @@ class SearchTokenIndex(GeneratedField):
 
     # GeneratedField gives its columns the output field (a plain CharField), whose exact
     # lookup would compare a plaintext with tokens and silently match nothing.
-    @property
+    @cached_property
     def cached_col(self) -> Col:
         return Col(self.model._meta.db_table, self)
 

@@ -221,3 +221,52 @@ def test_ciphertext_moved_to_another_column_fails_to_decrypt():
     assert info.value.reason == "authentication_failed"
     assert f"testapp.Customer.last_name (pk={customer.pk})" in str(info.value)
     assert "Alpha" not in str(info.value)
+
+
+def _trade_values(marker: int) -> dict:
+    return {
+        "executed_at": datetime.datetime(2031, 7, 8, 9, 10, 11, tzinfo=datetime.UTC),
+        "execution": {"venue": f"VENUE-{marker}", "qty": 4242},
+        "realized_pnl": decimal.Decimal(f"{marker}.1234"),
+        "is_short": True,
+    }
+
+
+TRADE_MARKERS = ["2031-07-08", "VENUE-", "4242"]
+
+
+@pytest.mark.parametrize(
+    "write", ["save", "create", "bulk_create", "bulk_update", "update", "update_or_create"]
+)
+def test_datetime_int_json_decimal_bool_store_ciphertext_on_every_write_path(write):
+    account = TradingAccountFactory()
+    values = _trade_values(909090)
+    if write == "save":
+        trade = Trade(account=account, symbol="X", **values)
+        trade.save()
+    elif write == "create":
+        trade = Trade.objects.create(account=account, symbol="X", **values)
+    elif write == "bulk_create":
+        Trade.objects.bulk_create([Trade(account=account, symbol="X", **values)])
+        trade = Trade.objects.get(account=account)
+    elif write == "bulk_update":
+        trade = TradeFactory(account=account)
+        for name, value in values.items():
+            setattr(trade, name, value)
+        Trade.objects.bulk_update([trade], list(values))
+    elif write == "update":
+        trade = TradeFactory(account=account)
+        Trade.objects.filter(pk=trade.pk).update(**values)
+    else:
+        trade, _ = Trade.objects.update_or_create(account=account, symbol="X", defaults=values)
+    assert_no_plaintext(Trade, trade.pk, [*TRADE_MARKERS, "909090"])
+    loaded = Trade.objects.get(pk=trade.pk)
+    for name, value in values.items():
+        assert getattr(loaded, name) == value, name
+
+    position = Position.objects.create(
+        account=account, symbol="Y", quantity=31415926, average_price=decimal.Decimal("2.7182")
+    )
+    Position.objects.filter(pk=position.pk).update(quantity=27182818)
+    assert_no_plaintext(Position, position.pk, ["27182818", "2.7182"])
+    assert Position.objects.get(pk=position.pk).quantity == 27182818
