@@ -7,8 +7,9 @@ import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core import checks
 from django.core.exceptions import FieldError
-from django.db.models import Field, Model
+from django.db.models import Aggregate, Count, Field, Model
 from django.db.models.expressions import Case, Col, OrderBy, Value, When
 from django.db.models.functions import Cast
 from django.db.models.lookups import IsNull
@@ -79,17 +80,23 @@ class EncryptedAttribute(DeferredAttribute):
 
 
 class EncryptedCol(Col):
-    """A column of an encrypted field: selectable, never orderable."""
+    """A column of an encrypted field: selectable and countable, never ordered or
+    aggregated (the database would order or compare ciphertext)."""
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
-        # OrderBy compiles its expression through compiler.compile(); Django offers no other
-        # hook that tells a column it is being ordered by, so look one or two frames up.
+        # OrderBy and aggregates compile their expression through compiler.compile(); Django
+        # offers no hook that tells a column what it is compiled for, so look a few frames up.
         frame: FrameType | None = sys._getframe(1)
         for _ in range(3):
             if frame is None:
                 break
-            if isinstance(frame.f_locals.get("self"), OrderBy):
+            caller = frame.f_locals.get("self")
+            if isinstance(caller, OrderBy):
                 raise FieldError(self.target.ordering_error())  # type: ignore[attr-defined]
+            if isinstance(caller, Aggregate) and not isinstance(caller, Count):
+                raise FieldError(
+                    self.target.aggregate_error(type(caller).__name__)  # type: ignore[attr-defined]
+                )
             frame = frame.f_back
         return super().as_sql(compiler, connection)
 
@@ -117,6 +124,40 @@ class EncryptedFieldMixin(Field):
         super().contribute_to_class(cls, name, **kwargs)
         if self._explicit_context is None:
             self.encryption_context = f"{cls._meta.app_label}.{cls._meta.model_name}.{self.name}"
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = super().check(**kwargs)
+        if self._unique and not getattr(self, "unique_plaintext", False):  # type: ignore[attr-defined]
+            errors.append(
+                checks.Error(
+                    f"{self.describe()} has unique=True, which a database cannot enforce on "
+                    "randomly encrypted values.",
+                    hint="Use EncryptedSearchableString with SearchTokenIndex(..., unique=True).",
+                    obj=self,
+                    id="alphapulse_encryption.E013",
+                )
+            )
+        if self.db_index:  # type: ignore[attr-defined]
+            errors.append(
+                checks.Warning(
+                    f"{self.describe()} has db_index=True; an index on ciphertext serves no query.",
+                    hint="Remove db_index; for exact-match search use EncryptedSearchableString "
+                    "with a SearchTokenIndex.",
+                    obj=self,
+                    id="alphapulse_encryption.W010",
+                )
+            )
+        if self.has_db_default():
+            errors.append(
+                checks.Error(
+                    f"{self.describe()} has db_default, which the database would store as "
+                    "plaintext.",
+                    hint="Use default= (encrypted by Django on save) instead.",
+                    obj=self,
+                    id="alphapulse_encryption.E014",
+                )
+            )
+        return errors
 
     def get_internal_type(self) -> str:
         # "TextField" keeps backends from applying their date/bool/decimal converters to
@@ -249,6 +290,12 @@ class EncryptedFieldMixin(Field):
             f"{self.describe()} does not support the '{lookup_name}' lookup: {_WHY_NO_LOOKUP}. "
             f"Supported lookups: {allowed}. "
             "For exact-match search use EncryptedSearchableString."
+        )
+
+    def aggregate_error(self, aggregate: str) -> str:
+        return (
+            f"{self.describe()} cannot be aggregated with {aggregate}(): {_WHY_NO_LOOKUP}. "
+            "Load the values and aggregate in Python (Count works)."
         )
 
     def ordering_error(self) -> str:

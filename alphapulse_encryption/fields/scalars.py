@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import json
 import math
 from typing import Any
 
@@ -88,7 +89,13 @@ class EncryptedDecimal(EncryptedFieldMixin, models.DecimalField):
     def get_prep_value(self, value: Any) -> Any:
         value = self.to_python(value)
         if value is not None and self.decimal_places is not None and value.is_finite():
-            value = value.quantize(decimal.Decimal(1).scaleb(-self.decimal_places))
+            try:
+                value = value.quantize(decimal.Decimal(1).scaleb(-self.decimal_places))
+            except decimal.InvalidOperation:
+                raise ValueError(
+                    f"{self.describe()}: {self.max_digits} digits with {self.decimal_places} "
+                    "decimal places cannot hold the value assigned"
+                ) from None
         return value
 
 
@@ -108,3 +115,15 @@ class EncryptedJSON(EncryptedFieldMixin, models.JSONField):
     """Any JSON value; leaves keep their JSON types (5 stays 5, "5" stays "5")."""
 
     as_json = True
+
+    # The encoder and decoder apply as they would for a JSON column: the value is stored
+    # as the JSON the encoder produces and read back through the decoder.
+    def get_prep_value(self, value: Any) -> Any:
+        if value is not None and self.encoder is not None:
+            return json.loads(json.dumps(value, cls=self.encoder))
+        return value
+
+    def to_python(self, value: Any) -> Any:
+        if value is not None and self.decoder is not None:
+            return json.loads(json.dumps(value), cls=self.decoder)
+        return value

@@ -20,6 +20,7 @@ from django.db.models.expressions import Col
 from django.db.models.functions import Substr
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.functional import cached_property
+from django.utils.text import capfirst
 
 from ..crypto import TOKEN_LENGTH, is_search_token
 from ..keys import current_cipher
@@ -214,7 +215,7 @@ class EncryptedSearchableString(EncryptedString):
 
     def validate(self, value: Any, model_instance: Any) -> None:
         super().validate(value, model_instance)
-        if not self.unique_plaintext or value in self.empty_values or model_instance is None:
+        if not self.unique_plaintext or value is None or model_instance is None:
             return
         others = type(model_instance)._default_manager.filter(**{self.name: value})
         if not model_instance._state.adding and model_instance.pk is not None:
@@ -224,7 +225,7 @@ class EncryptedSearchableString(EncryptedString):
                 self.error_messages["unique"],
                 code="unique",
                 params={
-                    "model_name": model_instance._meta.verbose_name,
+                    "model_name": capfirst(model_instance._meta.verbose_name),
                     "field_label": self.verbose_name,
                 },
             )

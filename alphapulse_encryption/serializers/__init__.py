@@ -12,13 +12,19 @@ from typing import Any
 
 from django.core import serializers
 from django.core.exceptions import FieldDoesNotExist
-from django.core.serializers.base import DeserializationError
+from django.core.serializers.base import DeserializationError, SerializationError
 from django.db.models import Field, Model
+
+from ..fields.base import UndecryptableValue
 
 FORMATS = {
     "python": "alphapulse_encryption.serializers.python",
     "json": "alphapulse_encryption.serializers.json",
     "jsonl": "alphapulse_encryption.serializers.jsonl",
+    "yaml": "alphapulse_encryption.serializers.pyyaml",
+    # XML cannot carry typed ciphertext back through Django's deserializer; refuse it for
+    # models with encrypted fields rather than load ciphertext as if it were plaintext.
+    "xml": "alphapulse_encryption.serializers.xml",
 }
 
 
@@ -28,8 +34,13 @@ def _is_encrypted(field: Any) -> bool:
 
 class EncryptingSerializerMixin:
     def _value_from_field(self, obj: Model, field: Field) -> Any:
-        if _is_encrypted(field) and field.value_from_object(obj) is not None:
-            return field.value_to_string(obj)
+        if _is_encrypted(field):
+            # value_to_string passes a value that failed to decrypt through as stored, so one
+            # damaged row never blocks a backup.
+            stored = obj.__dict__.get(field.attname)
+            if isinstance(stored, UndecryptableValue) or field.value_from_object(obj) is not None:
+                return field.value_to_string(obj)
+            return None
         return super()._value_from_field(obj, field)  # type: ignore[misc]
 
 
@@ -50,9 +61,20 @@ class DecryptingDeserializerMixin:
         return super()._handle_object({**obj, "fields": fields})  # type: ignore[misc]
 
 
+def refuse_encrypted_models(model: type[Model], format_name: str) -> None:
+    if any(_is_encrypted(f) for f in model._meta.concrete_fields):
+        raise SerializationError(
+            f"{model._meta.label} has encrypted fields, which the {format_name} format "
+            "cannot round-trip; use --format json or jsonl"
+        )
+
+
 def register() -> None:
     """Replace Django's built-in formats (not ones the project configured itself)."""
     for format_name, module in FORMATS.items():
-        current = serializers.get_serializer(format_name)
+        try:
+            current = serializers.get_serializer(format_name)
+        except serializers.SerializerDoesNotExist:
+            continue  # yaml without PyYAML
         if current.__module__.startswith("django.core.serializers"):
             serializers.register_serializer(format_name, module)
