@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql,aws]' $(DJANGO_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql,aws]' $(if $(DJANGO_SPEC),'$(DJANGO_SPEC)')
 	touch $@
 
 demo: $(BIN)/.installed
@@ -24,6 +24,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check alphapulse_encryption tests example_project
 	$(BIN)/ruff format --check alphapulse_encryption tests example_project
 	$(BIN)/mypy
+
+docs: $(BIN)/.installed
+	$(BIN)/mkdocs build --strict --quiet
 
 clean:
 	rm -rf .venv .venv-* build *.egg-info .pytest_cache .mypy_cache
