@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.core.signals import setting_changed
 
 
@@ -22,8 +22,11 @@ class AlphapulseEncryptionConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .fields import dualwrite
         from .serializers import register
 
         register()
+        for model in apps.get_models():
+            dualwrite.install(model)
 
         setting_changed.connect(_on_setting_changed, dispatch_uid="alphapulse_encryption")

@@ -3,12 +3,13 @@ decryption on the way out, loud failures for lookups and ordering the database c
 
 from __future__ import annotations
 
+import logging
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core import checks
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
 from django.db.models import Aggregate, Count, Field, Model
 from django.db.models.expressions import Case, Col, OrderBy, Value, When
 from django.db.models.functions import Cast
@@ -22,6 +23,8 @@ from ..signals import decryption_failed
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+
+logger = logging.getLogger("alphapulse_encryption.fields")
 
 PUBLIC_MODULE = "alphapulse_encryption.fields"
 _WHY_NO_LOOKUP = (
@@ -110,9 +113,18 @@ class EncryptedFieldMixin(Field):
     allowed_lookups: ClassVar[frozenset[str]] = frozenset({"isnull"})
     as_json: ClassVar[bool] = False
 
-    def __init__(self, *args: Any, context: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        context: str | None = None,
+        migrate_from: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if context is not None and (not isinstance(context, str) or not context):
             raise ValueError("context must be a non-empty string")
+        # The plaintext field this one replaces (see docs/migration.md): while it is set,
+        # every write copies the plaintext value here ("dual write").
+        self.migrate_from = migrate_from
         self._explicit_context = context
         # Not ``self.context``: DecimalField already uses that name for its decimal.Context.
         self.encryption_context = context or ""
@@ -147,6 +159,7 @@ class EncryptedFieldMixin(Field):
                     id="alphapulse_encryption.W010",
                 )
             )
+        errors.extend(self._check_migrate_from())
         if self.has_db_default():
             errors.append(
                 checks.Error(
@@ -158,6 +171,29 @@ class EncryptedFieldMixin(Field):
                 )
             )
         return errors
+
+    def _check_migrate_from(self) -> list[checks.CheckMessage]:
+        if self.migrate_from is None:
+            return []
+        try:
+            source = self.migrate_from_field()
+        except FieldDoesNotExist:
+            problem = f"migrate_from='{self.migrate_from}' names no field of the model"
+        else:
+            if getattr(source, "encrypted", False) or not source.concrete:
+                problem = f"migrate_from='{self.migrate_from}' must name a plaintext column"
+            elif not self.null:
+                problem = "a field with migrate_from must have null=True until migrated"
+            else:
+                return []
+        return [
+            checks.Error(
+                f"{self.describe()}: {problem}.",
+                hint="See docs/migration.md.",
+                obj=self,
+                id="alphapulse_encryption.E015",
+            )
+        ]
 
     def get_internal_type(self) -> str:
         # "TextField" keeps backends from applying their date/bool/decimal converters to
@@ -178,6 +214,8 @@ class EncryptedFieldMixin(Field):
         path = f"{PUBLIC_MODULE}.{type(self).__name__}"
         if self._explicit_context is not None:
             kwargs["context"] = self._explicit_context
+        if self.migrate_from is not None:
+            kwargs["migrate_from"] = self.migrate_from
         return name, path, args, kwargs
 
     def describe(self) -> str:
@@ -188,10 +226,37 @@ class EncryptedFieldMixin(Field):
     # -- values to the database ---------------------------------------------------
 
     def pre_save(self, model_instance: Model, add: bool) -> Any:
+        if self.migrate_from is not None:
+            source = self.migrate_from_field()
+            if source.attname in model_instance.__dict__:
+                value = self.mirror_value(model_instance.__dict__[source.attname])
+                setattr(model_instance, self.attname, value)
+                return value
         stored = model_instance.__dict__.get(self.attname)
         if isinstance(stored, UndecryptableValue):
             return stored  # written back unchanged by get_db_prep_value
         return super().pre_save(model_instance, add)
+
+    # -- migration from a plaintext field -------------------------------------------
+
+    def migrate_from_field(self) -> Field:
+        assert self.migrate_from is not None
+        return self.model._meta.get_field(self.migrate_from)  # type: ignore[return-value]
+
+    def mirror_value(self, plaintext: Any) -> Any:
+        """The plaintext field's value as this field's type; ``None`` (left for
+        ``encrypt_migrate --migrate-data`` to record as a failure) if it does not convert."""
+        if plaintext is None:
+            return None
+        try:
+            return self.to_python(plaintext)
+        except (ValidationError, ValueError, TypeError):
+            logger.warning(
+                "dual write: %s cannot hold the value of '%s'; left pending",
+                self.describe(),
+                self.migrate_from,
+            )
+            return None
 
     def get_db_prep_value(
         self, value: Any, connection: BaseDatabaseWrapper | None = None, prepared: bool = False

@@ -75,3 +75,18 @@ class RiskMetric(models.Model):
     value_at_risk = EncryptedFloat()
     exposure = EncryptedDecimal(context="risk.exposure")
     notes = EncryptedText(blank=True, default="")
+
+
+class LegacyClient(models.Model):
+    """A table being migrated: plaintext columns and their encrypted replacements."""
+
+    name = models.CharField(max_length=100)
+    email = models.CharField(max_length=254, null=True, blank=True)
+    balance = models.CharField(max_length=20, null=True, blank=True)
+    preferences = models.JSONField(null=True, blank=True)
+    email_encrypted = EncryptedSearchableString(
+        null=True, blank=True, normalize="lower", migrate_from="email"
+    )
+    email_encrypted_search = SearchTokenIndex("email_encrypted")
+    balance_encrypted = EncryptedInteger(null=True, blank=True, migrate_from="balance")
+    preferences_encrypted = EncryptedJSON(null=True, blank=True, migrate_from="preferences")

@@ -1,0 +1,88 @@
+"""Dual write for ``QuerySet.update()``, ``bulk_update()`` and ``save(update_fields=...)``.
+
+``pre_save`` covers save, create and bulk_create. The queryset methods never call it, so
+``AppConfig.ready`` gives the managers of models with ``migrate_from`` fields a queryset
+class that adds the encrypted column whenever its plaintext source is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models.signals import pre_save
+
+from .base import EncryptedFieldMixin
+
+
+def migrating_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if isinstance(f, EncryptedFieldMixin) and f.migrate_from is not None
+    ]
+
+
+class DualWriteQuerySetMixin:
+    model: type[models.Model]
+
+    def update(self, **kwargs: Any) -> int:
+        for field in migrating_fields(self.model):
+            source = field.migrate_from_field()
+            key = next((k for k in (source.name, source.attname) if k in kwargs), None)
+            if key is None or field.name in kwargs or field.attname in kwargs:
+                continue
+            value = kwargs[key]
+            if hasattr(value, "resolve_expression"):
+                raise FieldError(
+                    f"update() sets '{key}' from a database expression while it is being "
+                    f"migrated to the encrypted field '{field.name}'; assign a Python value"
+                )
+            kwargs[field.name] = field.mirror_value(value)
+        return super().update(**kwargs)  # type: ignore[misc]
+
+    def bulk_update(
+        self, objs: Iterable[models.Model], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
+        objs, fields = list(objs), list(fields)
+        for field in migrating_fields(self.model):
+            source = field.migrate_from_field()
+            if source.name in fields and field.name not in fields:
+                for obj in objs:
+                    value = field.mirror_value(getattr(obj, source.attname))
+                    setattr(obj, field.attname, value)
+                fields.append(field.name)
+        return super().bulk_update(objs, fields, batch_size=batch_size)  # type: ignore[misc]
+
+
+def _check_update_fields(sender: type[models.Model], update_fields: Any = None, **_: Any) -> None:
+    if not update_fields:
+        return
+    for field in migrating_fields(sender):
+        if field.migrate_from in update_fields and field.name not in update_fields:
+            raise FieldError(
+                f"save(update_fields=...) names '{field.migrate_from}', which is being migrated "
+                f"to the encrypted field '{field.name}'; add '{field.name}' to update_fields"
+            )
+
+
+def install(model: type[models.Model]) -> None:
+    """Give ``model``'s managers the dual-write queryset (idempotent)."""
+    if not migrating_fields(model):
+        return
+    for manager in model._meta.managers:
+        manager_class = type(manager)
+        queryset_class = manager._queryset_class  # type: ignore[attr-defined]
+        if issubclass(queryset_class, DualWriteQuerySetMixin):
+            continue
+        dual_queryset = type(
+            f"DualWrite{queryset_class.__name__}", (DualWriteQuerySetMixin, queryset_class), {}
+        )
+        manager.__class__ = type(
+            f"DualWrite{manager_class.__name__}",
+            (manager_class,),
+            {"_queryset_class": dual_queryset},
+        )
+    pre_save.connect(_check_update_fields, sender=model, dispatch_uid=f"ape-dual-write-{model}")
