@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, FieldError, ValidationError
-from django.db.models import Aggregate, Count, Field, Model
-from django.db.models.expressions import Case, Col, OrderBy, Value, When
+from django.db.models import Count, Field, Func, Model
+from django.db.models.expressions import Case, Col, CombinedExpression, OrderBy, Value, When
 from django.db.models.functions import Cast
 from django.db.models.lookups import IsNull
 from django.db.models.query_utils import DeferredAttribute
@@ -83,12 +83,16 @@ class EncryptedAttribute(DeferredAttribute):
 
 
 class EncryptedCol(Col):
-    """A column of an encrypted field: selectable and countable, never ordered or
-    aggregated (the database would order or compare ciphertext)."""
+    """A column of an encrypted field: selectable and countable, never ordered, aggregated
+    or computed on (the database would work on ciphertext and answer wrongly)."""
+
+    # Expressions allowed to wrap the column: Count, and the generated search-token column.
+    allowed_wrappers: ClassVar[tuple[type, ...]] = (Count,)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
-        # OrderBy and aggregates compile their expression through compiler.compile(); Django
-        # offers no hook that tells a column what it is compiled for, so look a few frames up.
+        # OrderBy, aggregates and functions compile their expressions through
+        # compiler.compile(); Django offers no hook that tells a column what it is compiled
+        # for, so look a few frames up.
         frame: FrameType | None = sys._getframe(1)
         for _ in range(3):
             if frame is None:
@@ -96,9 +100,11 @@ class EncryptedCol(Col):
             caller = frame.f_locals.get("self")
             if isinstance(caller, OrderBy):
                 raise FieldError(self.target.ordering_error())  # type: ignore[attr-defined]
-            if isinstance(caller, Aggregate) and not isinstance(caller, Count):
+            if isinstance(caller, Func | CombinedExpression) and not isinstance(
+                caller, self.allowed_wrappers
+            ):
                 raise FieldError(
-                    self.target.aggregate_error(type(caller).__name__)  # type: ignore[attr-defined]
+                    self.target.expression_error(type(caller).__name__)  # type: ignore[attr-defined]
                 )
             frame = frame.f_back
         return super().as_sql(compiler, connection)
@@ -353,14 +359,18 @@ class EncryptedFieldMixin(Field):
         allowed = ", ".join(sorted(self.allowed_lookups))
         return (
             f"{self.describe()} does not support the '{lookup_name}' lookup: {_WHY_NO_LOOKUP}. "
-            f"Supported lookups: {allowed}. "
-            "For exact-match search use EncryptedSearchableString."
+            f"Supported lookups: {allowed}."
+            + (
+                ""
+                if "exact" in self.allowed_lookups
+                else " For exact-match search use EncryptedSearchableString."
+            )
         )
 
-    def aggregate_error(self, aggregate: str) -> str:
+    def expression_error(self, expression: str) -> str:
         return (
-            f"{self.describe()} cannot be aggregated with {aggregate}(): {_WHY_NO_LOOKUP}. "
-            "Load the values and aggregate in Python (Count works)."
+            f"{self.describe()} cannot be used in the database expression {expression}(): "
+            f"{_WHY_NO_LOOKUP}. Load the values and compute in Python (Count works)."
         )
 
     def ordering_error(self) -> str:

@@ -24,7 +24,7 @@ from django.utils.text import capfirst
 
 from ..crypto import TOKEN_LENGTH, is_search_token
 from ..keys import current_cipher
-from .base import PUBLIC_MODULE
+from .base import PUBLIC_MODULE, EncryptedCol
 from .scalars import EncryptedString
 
 NORMALIZE_STEPS: dict[str, Callable[[str], str]] = {
@@ -247,6 +247,16 @@ class EncryptedSearchableString(EncryptedString):
         return errors
 
 
+class TokenPrefix(Substr):
+    """The search-token prefix of a stored searchable value (the generated column's SQL)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(F(source), 1, TOKEN_LENGTH)
+
+
+EncryptedCol.allowed_wrappers = (*EncryptedCol.allowed_wrappers, TokenPrefix)
+
+
 class _TokenAttribute(DeferredAttribute):
     """Before the row exists, the token is computed from the source value (Django would
     refuse to read a generated field of an unsaved model, e.g. in ``validate_unique``)."""
@@ -280,7 +290,7 @@ class SearchTokenIndex(GeneratedField):
         kwargs.setdefault("serialize", False)
         kwargs.setdefault("null", True)  # the token is NULL exactly when the value is
         super().__init__(
-            expression=Substr(F(source), 1, TOKEN_LENGTH),
+            expression=TokenPrefix(source),
             output_field=models.CharField(max_length=TOKEN_LENGTH),
             db_persist=True,
             unique=unique,

@@ -111,3 +111,19 @@ def test_float_field_exact_lookup_message_suggests_searchable():
     field = EncryptedFloat()
     field.set_attributes_from_name("x")
     assert "EncryptedSearchableString" in field.lookup_error("exact")
+
+
+def test_dates_and_functions_on_an_encrypted_field_raise():
+    from django.db.models.functions import Length, Upper
+
+    TradingAccountFactory()
+    with pytest.raises(FieldError, match="opened_on"):
+        list(TradingAccount.objects.dates("opened_on", "year"))
+    with pytest.raises(FieldError, match="Length"):
+        list(TradingAccount.objects.annotate(n=Length("account_number")))
+    with pytest.raises(FieldError, match="Upper"):
+        list(TradingAccount.objects.annotate(u=Upper("risk_profile")))
+    from django.db.models import F
+
+    with pytest.raises(FieldError, match="balance"):
+        list(TradingAccount.objects.annotate(b=F("balance") + 1))
