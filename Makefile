@@ -29,4 +29,4 @@ docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict --quiet
 
 clean:
-	rm -rf .venv .venv-* build *.egg-info .pytest_cache .mypy_cache
+	rm -rf .venv .venv-* build site *.egg-info .pytest_cache .mypy_cache
