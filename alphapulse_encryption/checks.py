@@ -15,7 +15,7 @@ _GENERATE_HINT = "Generate a key with `python manage.py encryption_keys generate
 
 @checks.register(checks.Tags.security)
 def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from .keys import SettingsKeyProvider
+    from .keys import KeyProvider, SettingsKeyProvider
 
     messages: list[checks.CheckMessage] = []
     unknown = encryption_settings.unknown_keys()
@@ -38,7 +38,12 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
             )
         )
     provider = encryption_settings.KEY_PROVIDER
-    if not (isinstance(provider, type) and issubclass(provider, SettingsKeyProvider)):
+    # The database keyring wraps its keys with the master key, so it needs one too.
+    if not (
+        isinstance(provider, type)
+        and issubclass(provider, KeyProvider)
+        and provider.uses_master_key
+    ):
         return messages
     try:
         SettingsKeyProvider().configured_keys()

@@ -23,6 +23,15 @@ DEFAULTS: dict[str, Any] = {
     # Pad plaintexts to a multiple of this many bytes to hide exact lengths (None: off).
     "PAD_TO": None,
     "KEY_PROVIDER": "alphapulse_encryption.keys.SettingsKeyProvider",
+    # How long a process trusts its loaded keyring before re-reading it from a dynamic
+    # provider (database keyring, KMS); other processes see a rotation within this time.
+    "KEYRING_CACHE_SECONDS": 60,
+    # KMSKeyProvider: the KMS key that wraps the keyring, where to reach KMS, and how long
+    # unwrapped version keys stay in memory (they keep working while KMS is down).
+    "KMS_KEY_ID": None,
+    "KMS_REGION": None,
+    "KMS_ENDPOINT_URL": None,
+    "KMS_CACHE_SECONDS": 300,
 }
 IMPORT_STRINGS = {"KEY_PROVIDER"}
 

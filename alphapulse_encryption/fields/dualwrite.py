@@ -80,9 +80,15 @@ def install(model: type[models.Model]) -> None:
         dual_queryset = type(
             f"DualWrite{queryset_class.__name__}", (DualWriteQuerySetMixin, queryset_class), {}
         )
+        # The subclass keeps its base's name and module, so tools that resolve a manager's
+        # type by its import path (django-stubs' mypy plugin) still find it.
         manager.__class__ = type(
-            f"DualWrite{manager_class.__name__}",
+            manager_class.__name__,
             (manager_class,),
-            {"_queryset_class": dual_queryset},
+            {
+                "_queryset_class": dual_queryset,
+                "__module__": manager_class.__module__,
+                "__qualname__": manager_class.__qualname__,
+            },
         )
     pre_save.connect(_check_update_fields, sender=model, dispatch_uid=f"ape-dual-write-{model}")

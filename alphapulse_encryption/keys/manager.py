@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-import logging
 import threading
+import time
+from collections.abc import Iterable
+from typing import Any
 
 from ..conf import encryption_settings
-from ..crypto import Cipher, Keyring
-from .providers import KeyProvider
+from ..crypto import Cipher, DecryptionError, Keyring
+from .events import logger, record_key_operation
+from .providers import KeyProvider, KeyVersionInfo
 
-logger = logging.getLogger("alphapulse_encryption.keys")
+__all__ = [
+    "EncryptionKeyManager",
+    "current_cipher",
+    "current_keyring",
+    "logger",
+    "refresh",
+    "reset",
+]
+
+# A value naming an unknown, newer key version makes us reload the keyring at once; an
+# attacker could forge such values, so forced reloads are at most this frequent.
+MIN_FORCED_RELOAD_SECONDS = 1.0
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_state: dict[str, Any] = {}
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 def _provider() -> KeyProvider:
@@ -24,15 +42,59 @@ def _provider() -> KeyProvider:
     return provider
 
 
+def _load_locked() -> tuple[Keyring, bool]:
+    """Load from the provider (caller holds ``_lock``); keeps the previous keyring object,
+    and so its derived-key caches, when nothing changed. Returns (keyring, changed)."""
+    provider = _provider()
+    loaded = provider.load()
+    previous = _state.get("keyring")
+    changed = not (isinstance(previous, Keyring) and _same(previous, loaded))
+    keyring = loaded if changed or previous is None else previous
+    seconds = provider.cache_seconds()
+    _state["keyring"] = keyring
+    _state["expires_at"] = None if seconds is None else _now() + seconds
+    return keyring, changed
+
+
+def _same(a: Keyring, b: Keyring) -> bool:
+    return (a.fingerprints(), a.active_version, a.kdf_iterations, a.pad_to) == (
+        b.fingerprints(),
+        b.active_version,
+        b.kdf_iterations,
+        b.pad_to,
+    )
+
+
+def _fresh(keyring: object) -> bool:
+    if keyring is None:
+        return False
+    expires_at = _state.get("expires_at")
+    return expires_at is None or _now() < expires_at
+
+
+def _record_load(keyring: Keyring) -> None:
+    record_key_operation(
+        "load",
+        type(_state.get("provider")),
+        keyring.active_version,
+        versions=keyring.versions,
+        fingerprints=keyring.fingerprints(),
+    )
+
+
 def current_keyring() -> Keyring:
     keyring = _state.get("keyring")
-    if keyring is None:
-        with _lock:
-            keyring = _state.get("keyring")
-            if keyring is None:
-                keyring = _provider().load()
-                _state["keyring"] = keyring
+    if _fresh(keyring):
+        assert isinstance(keyring, Keyring)
+        return keyring
+    changed = False
+    with _lock:
+        keyring = _state.get("keyring")
+        if not _fresh(keyring):
+            keyring, changed = _load_locked()
     assert isinstance(keyring, Keyring)
+    if changed:  # outside the lock: a listener may use the keys itself
+        _record_load(keyring)
     return keyring
 
 
@@ -40,9 +102,32 @@ def current_cipher() -> Cipher:
     cipher = _state.get("cipher")
     keyring = current_keyring()
     if not isinstance(cipher, Cipher) or cipher.keyring is not keyring:
-        cipher = Cipher(keyring)
+        cipher = _RefreshingCipher(keyring)
         _state["cipher"] = cipher
     return cipher
+
+
+def refresh(stale: Keyring, missing_version: int) -> Keyring | None:
+    """Reload the keyring because ``stale`` lacks ``missing_version``; ``None`` when a reload
+    cannot help (static provider, older version, reloaded very recently)."""
+    if missing_version <= max(stale.versions):
+        return None  # versions only grow: an older unknown one was destroyed or never existed
+    with _lock:
+        current = _state.get("keyring")
+        if isinstance(current, Keyring) and missing_version in current.versions:
+            return current  # another thread reloaded already
+        provider = _provider()
+        last = _state.get("forced_at")
+        now = _now()
+        if provider.cache_seconds() is None or (
+            last is not None and now - last < MIN_FORCED_RELOAD_SECONDS
+        ):
+            return None
+        _state["forced_at"] = now
+        keyring, changed = _load_locked()
+    if changed:
+        _record_load(keyring)
+    return keyring if missing_version in keyring.versions else None
 
 
 def reset() -> None:
@@ -53,8 +138,55 @@ def reset() -> None:
         _state.clear()
 
 
+class _RefreshingCipher(Cipher):
+    """The process-wide cipher: a value written under a version this process has not loaded
+    yet (another process rotated) triggers one keyring reload before the error stands."""
+
+    def decrypt(self, text: str | bytes, context: str) -> Any:
+        try:
+            return super().decrypt(text, context)
+        except DecryptionError as exc:
+            retry = self._retry_cipher(exc)
+            try:
+                if retry is None:
+                    raise
+                return Cipher.decrypt(retry, text, context)
+            except DecryptionError as final:
+                _record_failure(final)
+                raise
+
+    def batch_decrypt(
+        self, items: Iterable[str | bytes | None], context: str = "default"
+    ) -> list[Any]:
+        values = list(items)
+        try:
+            return super().batch_decrypt(values, context)
+        except DecryptionError as exc:
+            retry = self._retry_cipher(exc)
+            try:
+                if retry is None:
+                    raise
+                return Cipher.batch_decrypt(retry, values, context)
+            except DecryptionError as final:
+                _record_failure(final)
+                raise
+
+    def _retry_cipher(self, exc: DecryptionError) -> Cipher | None:
+        if exc.reason != "unknown_key_version" or exc.key_version is None:
+            return None
+        keyring = refresh(self.keyring, exc.key_version)
+        return None if keyring is None else current_cipher()
+
+
+def _record_failure(exc: DecryptionError) -> None:
+    record_key_operation(
+        "decrypt_failed", type(_state.get("provider")), exc.key_version, reason=exc.reason
+    )
+
+
 class EncryptionKeyManager:
-    """Which key versions exist, which is active, and rotation (where the provider allows)."""
+    """Which key versions exist, which is active, rotation and retirement (where the
+    provider allows)."""
 
     def __init__(self, provider: KeyProvider | None = None) -> None:
         self._provider = provider
@@ -77,12 +209,21 @@ class EncryptionKeyManager:
     def fingerprints(self) -> dict[int, str]:
         return self.keyring().fingerprints()
 
+    def key_versions(self) -> list[KeyVersionInfo]:
+        """Every version the provider knows, with its status (destroyed ones included)."""
+        return self.provider.key_versions()
+
     def rotate_keys(self) -> int:
         """Create and activate a new key version; returns its number."""
         new_version = self.provider.rotate()
         reset()
-        logger.info("rotated keys: version %d is now active", new_version)
         return new_version
+
+    def retire_key(self, version: int) -> None:
+        """Take ``version`` out of the keyring for good. Check first that no stored value
+        uses it (``keys.reencrypt.retire`` does)."""
+        self.provider.retire(version)
+        reset()
 
     def __repr__(self) -> str:
         return f"<EncryptionKeyManager provider={type(self.provider).__name__}>"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
+import datetime
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..conf import ENV_KEY_VERSION, ENV_MASTER_KEY, encryption_settings, environment_keys
 from ..crypto import ConfigurationError, KeyProviderError, Keyring
@@ -52,10 +53,21 @@ def _parse_version(value: Any) -> int:
     return version
 
 
+class KeyVersionInfo(NamedTuple):
+    """What may be shown about a key version (never the key)."""
+
+    version: int
+    status: str  # "active", "decrypt-only", "retired (decrypt-only)" or "destroyed"
+    fingerprint: str | None
+    created_at: datetime.datetime | None = None
+
+
 class KeyProvider(abc.ABC):
     """Base class: ``load()`` returns the current :class:`Keyring`."""
 
     read_only = True
+    # Whether the master key from settings/environment is needed (the system checks ask).
+    uses_master_key = False
 
     @abc.abstractmethod
     def load(self) -> Keyring: ...
@@ -63,9 +75,25 @@ class KeyProvider(abc.ABC):
     def rotate(self) -> int:
         raise KeyProviderError(f"{type(self).__name__} cannot rotate keys")
 
+    def retire(self, version: int) -> None:
+        raise KeyProviderError(f"{type(self).__name__} cannot retire key versions")
+
+    def cache_seconds(self) -> float | None:
+        """How long a loaded keyring stays current; ``None``: until keys.reset()."""
+        return None
+
+    def key_versions(self) -> list[KeyVersionInfo]:
+        keyring = self.load()
+        return [
+            KeyVersionInfo(v, "active" if v == keyring.active_version else "decrypt-only", fp)
+            for v, fp in keyring.fingerprints().items()
+        ]
+
 
 class SettingsKeyProvider(KeyProvider):
     """Master keys from ``settings.ALPHAPULSE_ENCRYPTION`` or, failing that, the environment."""
+
+    uses_master_key = True
 
     def configured_keys(self) -> tuple[dict[int, bytes], int]:
         raw_keys = encryption_settings.MASTER_KEYS
@@ -118,4 +146,11 @@ class SettingsKeyProvider(KeyProvider):
             f"set the new key as {ENV_MASTER_KEY} and its version in {ENV_KEY_VERSION} (or "
             "add it to MASTER_KEYS and set ACTIVE_KEY_VERSION); restart the processes. "
             "For online rotation use the database keyring provider."
+        )
+
+    def retire(self, version: int) -> None:
+        raise KeyProviderError(
+            f"the settings/environment key provider is read-only: to retire key version "
+            f"{version}, remove its key from ALPHAPULSE_ENCRYPTION['MASTER_KEYS'] (or unset "
+            f"{ENV_MASTER_KEY}_V{version}) and restart the processes"
         )

@@ -1,4 +1,4 @@
-"""``manage.py encryption_keys``: generate, status, rotate."""
+"""``manage.py encryption_keys``: generate, status, rotate, reencrypt, retire."""
 
 from __future__ import annotations
 
@@ -10,30 +10,123 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...crypto import EncryptionError
 from ...keys import EncryptionKeyManager
+from ...keys import reencrypt as service
 
 
 class Command(BaseCommand):
-    help = "Manage encryption keys: generate a master key, show key versions, rotate."
+    help = (
+        "Manage encryption keys: generate a master key, show key versions and their use, "
+        "rotate, re-encrypt old rows, retire a version."
+    )
+
+    VERSION_LINE = "version {version}  {status:<22}  fingerprint {fingerprint}"
+    USAGE_HEADER = "Stored values by key version:"
+    USAGE_LINE = "  {field}: {counts}"
+    NO_VALUES = "no values"
+    ROTATED = "Key version {version} is now active."
+    REENCRYPT_BATCH = "{model}: {scanned} rows scanned, {moved} moved, {failed} failed"
+    REENCRYPT_DONE = "{model}: {moved} of {scanned} rows moved to key version {version}."
+    REENCRYPT_FAILED = (
+        "{model}: {failed} row(s) could not be decrypted and were left as they are (pk: {pks})."
+    )
+    RETIRE_IN_USE = (
+        "Key version {version} is still used by {count} stored value(s); run "
+        "`manage.py encryption_keys reencrypt` first. Retiring it anyway makes those "
+        "values unreadable for good: add --force --yes to do so."
+    )
+    RETIRE_NEEDS_CONFIRMATION = (
+        "--force destroys key version {version} although stored values may use it; "
+        "confirm with --yes."
+    )
+    RETIRED = "Key version {version} is retired; its key is destroyed."
+    RETIRED_FORCED = (
+        "Key version {version} is retired; {count} stored value(s) that used it can no "
+        "longer be decrypted."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("generate", help="Print a fresh random master key (base64).")
-        sub.add_parser("status", help="Show key versions, the active one and fingerprints.")
+        sub.add_parser(
+            "status", help="Show key versions, fingerprints, and stored values per version."
+        )
         sub.add_parser("rotate", help="Create and activate a new key version.")
+        reencrypt = sub.add_parser(
+            "reencrypt", help="Move stored values to the active key version, in batches."
+        )
+        reencrypt.add_argument("--model", help="Only this model (app_label.Model).")
+        reencrypt.add_argument(
+            "--batch-size", type=int, default=service.DEFAULT_BATCH_SIZE, help="Rows per batch."
+        )
+        retire = sub.add_parser(
+            "retire", help="Retire a key version that no stored value uses any more."
+        )
+        retire.add_argument("version", type=int)
+        retire.add_argument(
+            "--force", action="store_true", help="Retire even while values still use it."
+        )
+        retire.add_argument("--yes", action="store_true", help="Confirm --force.")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "generate":
             self.stdout.write(base64.urlsafe_b64encode(os.urandom(32)).decode("ascii"))
             return
-        manager = EncryptionKeyManager()
+        handler = getattr(self, f"_{action}")
         try:
-            if action == "rotate":
-                version = manager.rotate_keys()
-                self.stdout.write(self.style.SUCCESS(f"Key version {version} is now active."))
-                return
-            keyring = manager.keyring()
-        except EncryptionError as exc:
+            handler(**options)
+        except (EncryptionError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        for version, fp in keyring.fingerprints().items():
-            marker = "active" if version == keyring.active_version else "decrypt-only"
-            self.stdout.write(f"version {version}  {marker:<12}  fingerprint {fp}")
+
+    def _status(self, **options: Any) -> None:
+        versions = EncryptionKeyManager().key_versions()
+        for info in versions:
+            self.stdout.write(
+                self.VERSION_LINE.format(
+                    version=info.version, status=info.status, fingerprint=info.fingerprint
+                )
+            )
+        usage = service.key_version_usage()
+        if not usage:
+            return
+        self.stdout.write(self.USAGE_HEADER)
+        known = [info.version for info in versions]
+        for entry in usage:
+            shown = sorted(set(known) | {v for v in entry.counts if isinstance(v, int)})
+            parts = [f"v{v}={entry.counts.get(v, 0)}" for v in shown]
+            if entry.counts.get(service.UNREADABLE):
+                parts.append(f"{service.UNREADABLE}={entry.counts[service.UNREADABLE]}")
+            self.stdout.write(
+                self.USAGE_LINE.format(field=entry.label, counts=" ".join(parts) or self.NO_VALUES)
+            )
+
+    def _rotate(self, **options: Any) -> None:
+        version = EncryptionKeyManager().rotate_keys()
+        self.stdout.write(self.style.SUCCESS(self.ROTATED.format(version=version)))
+
+    def _reencrypt(self, *, model: str | None, batch_size: int, verbosity: int, **_: Any) -> None:
+        def report(progress: service.ReencryptProgress) -> None:
+            if verbosity >= 2:
+                self.stdout.write(self.REENCRYPT_BATCH.format(**vars(progress)))
+
+        results = service.reencrypt(model, batch_size=batch_size, on_batch=report)
+        version = EncryptionKeyManager().active_version
+        for progress in results:
+            if verbosity >= 1:
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        self.REENCRYPT_DONE.format(version=version, **vars(progress))
+                    )
+                )
+            if progress.failed:
+                pks = ", ".join(str(pk) for pk in progress.failed_pks[:20])
+                self.stderr.write(self.REENCRYPT_FAILED.format(pks=pks, **vars(progress)))
+
+    def _retire(self, *, version: int, force: bool, yes: bool, **_: Any) -> None:
+        if force and not yes:
+            raise CommandError(self.RETIRE_NEEDS_CONFIRMATION.format(version=version))
+        try:
+            left = service.retire(version, force=force)
+        except service.KeyVersionInUse as exc:
+            raise CommandError(self.RETIRE_IN_USE.format(version=version, count=exc.count)) from exc
+        message = self.RETIRED_FORCED if left else self.RETIRED
+        self.stdout.write(self.style.SUCCESS(message.format(version=version, count=left)))
