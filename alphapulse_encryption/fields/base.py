@@ -286,10 +286,18 @@ class EncryptedFieldMixin(Field):
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
         # QuerySet.update() hands expressions straight to SQL; refuse the ones that would
-        # write something other than a value encrypted for this field.
+        # write something other than a value encrypted for this field. (Django < 6.1.)
         if hasattr(value, "resolve_expression"):
             self.check_assigned_expression(value)
         return "%s"
+
+    def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> Any:
+        """Django 6.1+'s form of :meth:`get_placeholder`."""
+        placeholder = self.get_placeholder(value, compiler, connection)
+        if hasattr(value, "as_sql"):
+            sql, params = compiler.compile(value)
+            return placeholder % sql, params
+        return placeholder, (value,)
 
     def check_assigned_expression(self, expression: Any) -> None:
         if isinstance(expression, Value):
