@@ -325,6 +325,15 @@ class SearchTokenIndex(GeneratedField):
             kwargs["db_index"] = False
         return name, f"{PUBLIC_MODULE}.SearchTokenIndex", [self.source], kwargs
 
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        # Never called to save (the database computes the column). Django's SQLite schema
+        # editor adds a nullable column with ALTER TABLE ADD COLUMN, which SQLite refuses for
+        # STORED generated columns; a non-None "effective default" makes it rebuild the
+        # table instead (the generated column takes no default from it).
+        if value is None and connection.vendor == "sqlite":
+            return ""
+        return super().get_db_prep_save(value, connection)
+
     # GeneratedField gives its columns the output field (a plain CharField), whose exact
     # lookup would compare a plaintext with tokens and silently match nothing.
     @cached_property

@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from alphapulse_encryption.fields import EncryptedSearchableString
 from tests.factories import CustomerFactory, TradingAccountFactory
 from tests.testapp.models import Customer, TradingAccount
 
@@ -172,3 +173,39 @@ def test_lookup_with_an_expression_is_refused():
 
     with pytest.raises(FieldError, match="Python values"):
         list(Customer.objects.filter(email=F("first_name")))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("unique", [False, True])
+def test_a_token_index_can_be_added_to_an_existing_table(unique):
+    """AddField of a generated token column works on every backend, SQLite included
+    (where Django would otherwise use ALTER TABLE ADD COLUMN, which SQLite refuses for a
+    STORED generated column), and fills the column for the rows already there."""
+    from django.apps import apps
+    from django.db import models
+
+    from alphapulse_encryption.fields import SearchTokenIndex
+
+    class Probe(models.Model):
+        number = EncryptedSearchableString()
+
+        class Meta:
+            app_label = "testapp"
+            db_table = f"testapp_probe_{int(unique)}"
+
+    try:
+        with connection.schema_editor() as editor:
+            editor.create_model(Probe)
+        row = Probe.objects.create(number="ACC-EXISTING")
+        field = SearchTokenIndex("number", unique=unique)
+        field.contribute_to_class(Probe, "number_search")
+        with connection.schema_editor() as editor:
+            editor.add_field(Probe, field)
+        stored = raw_row(Probe, row.pk)
+        assert stored["number_search"] == stored["number"][:76]
+        assert Probe.objects.get(number_search="ACC-EXISTING") == row
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(Probe)
+        apps.all_models["testapp"].pop("probe", None)
+        apps.clear_cache()
