@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, overload
 
 from .crypto import Cipher
-from .crypto.cipher import Normalizer
 from .keys import current_cipher
 
 logger = logging.getLogger("alphapulse_encryption")
@@ -18,18 +18,15 @@ class SearchableCipher(Cipher):
     def encrypt(self, value: Any, context: str, *, as_json: bool = False) -> str:
         return self.encrypt_searchable(value, context, as_json=as_json)
 
-    def encrypt_searchable(
-        self,
-        value: Any,
-        context: str,
-        *,
-        normalizer: Normalizer | None = None,
-        as_json: bool = False,
-    ) -> str:
-        # Cipher.encrypt_searchable() calls self.encrypt(), which here would recurse (or,
-        # if it did not, prefix a second token); seal with the plain Cipher.encrypt().
-        token = self.search_token(value, context, normalizer=normalizer)
-        return token + super().encrypt(value, context, as_json=as_json)
+    def batch_encrypt(
+        self, items: Iterable[Any], context: str = "default", *, as_json: bool = False
+    ) -> list[str | None]:
+        values = list(items)
+        sealed = super().batch_encrypt(values, context, as_json=as_json)
+        return [
+            None if text is None else self.search_token(value, context) + text
+            for value, text in zip(values, sealed, strict=True)
+        ]
 
 
 @overload

@@ -295,3 +295,14 @@ def test_debug_logs_contain_neither_key_material_nor_plaintext(caplog):
         assert secret not in logged
     for plaintext in plaintexts:
         assert plaintext not in logged
+
+
+def test_searchable_cipher_batch_encrypt_prefixes_each_value_with_its_token():
+    from alphapulse_encryption import get_searchable_cipher
+
+    cipher = get_searchable_cipher()
+    items = ["a@b.c", None, "d@e.f"]
+    sealed = cipher.batch_encrypt(items, context="batch.search")
+    assert sealed[1] is None
+    assert sealed[0].startswith(cipher.search_token("a@b.c", "batch.search"))
+    assert cipher.batch_decrypt(sealed, context="batch.search") == items

@@ -79,7 +79,7 @@ class Cipher:
     ) -> str:
         """A search token for the active version followed by the envelope."""
         token = self.search_token(value, context, normalizer=normalizer)
-        return token + self.encrypt(value, context, as_json=as_json)
+        return token + self._seal(serialize(value, as_json=as_json), context)
 
     # -- search tokens -------------------------------------------------------------
 
@@ -111,7 +111,7 @@ class Cipher:
 
     def batch_encrypt(
         self, items: Iterable[Any], context: str = "default", *, as_json: bool = False
-    ) -> list[str]:
+    ) -> list[str | None]:
         """Encrypt many values for one context: one key lookup, one call for all nonces."""
         values = list(items)
         keyring = self.keyring
@@ -120,11 +120,11 @@ class Cipher:
         aad = header + context.encode("utf-8")
         seal = keyring.data_aead(keyring.active_version, context).encrypt
         nonces = os.urandom(NONCE_SIZE * len(values))
-        results: list[str] = []
+        results: list[str | None] = []
         append = results.append
         for i, value in enumerate(values):
             if value is None:
-                append(None)  # type: ignore[arg-type]
+                append(None)
                 continue
             plaintext = serialize(value, as_json=as_json)
             if keyring.pad_to:
