@@ -329,6 +329,18 @@ class EncryptedFieldMixin(Field):
         except DecryptionError as exc:
             return UndecryptableValue(value, exc)
 
+    def to_python(self, value: Any) -> Any:
+        # Django's date and time fields raise TypeError for a value of the wrong type (an
+        # int, say); report every unusable input as a validation error naming the value.
+        try:
+            return super().to_python(value)
+        except TypeError:
+            raise ValidationError(
+                self.error_messages.get("invalid", "“%(value)s” is not a valid value."),
+                code="invalid",
+                params={"value": value},
+            ) from None
+
     def decrypt(self, stored: str) -> Any:
         return current_cipher().decrypt(stored, self.encryption_context)
 
