@@ -22,10 +22,12 @@ class AlphapulseEncryptionConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .audit.receivers import connect_receivers
         from .fields import dualwrite
         from .serializers import register
 
         register()
+        connect_receivers()
         for model in apps.get_models():
             dualwrite.install(model)
 

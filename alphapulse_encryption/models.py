@@ -50,3 +50,7 @@ class KeyringLock(models.Model):
 
     def __str__(self) -> str:
         return "keyring lock"
+
+
+from .audit.models import AuditChainHead, AuditLogEntry  # noqa: E402,F401
+from .migration.models import EncryptionMigrationFailure  # noqa: E402,F401

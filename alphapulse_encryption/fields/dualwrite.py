@@ -72,7 +72,9 @@ def install(model: type[models.Model]) -> None:
     """Give ``model``'s managers the dual-write queryset (idempotent)."""
     if not migrating_fields(model):
         return
-    for manager in model._meta.managers:
+    # The declared managers too: the app registry rebuilds _meta.managers from copies of
+    # them whenever its cache is cleared (apps.clear_cache(), a model registered later).
+    for manager in (*model._meta.local_managers, *model._meta.managers):
         manager_class = type(manager)
         queryset_class = manager._queryset_class  # type: ignore[attr-defined]
         if issubclass(queryset_class, DualWriteQuerySetMixin):

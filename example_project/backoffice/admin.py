@@ -1,21 +1,27 @@
-"""A plain admin over the back office.
+"""The back office admin, masked: encrypted fields show as ``a***@e***.com``, ``****1234``
+or ``••••``, and a user with the reveal permission reveals one field at a time, each
+reveal recorded in the audit log (see docs/admin.md).
 
-Encrypted fields cannot be ordered, filtered or searched by the database (it only sees
-ciphertext), so ``sortable_by``, ``list_filter`` and ``search_fields`` name plaintext
-columns only. Exact-match search on an e-mail works through the ORM, not the admin's
-``icontains`` search.
+The database cannot order, filter or search ciphertext: the mixin leaves encrypted fields
+out of sorting and filters, and searches the searchable ones (e-mail, phone, account
+number) by exact match through their search token.
 """
 
 from django.contrib import admin
+
+from alphapulse_encryption.admin import EncryptedModelAdmin
 
 from . import models
 
 
 @admin.register(models.UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
-    list_display = ["id", "email", "first_name", "last_name", "country", "created_at"]
-    sortable_by = ["id", "country", "created_at"]
+class UserProfileAdmin(EncryptedModelAdmin):
+    list_display = ["id", "email", "phone", "first_name", "last_name", "country", "created_at"]
     list_filter = ["country"]
+    search_fields = ["email", "phone"]
+    encrypted_masks = {
+        "api_key": lambda value: f"{value[:8]}…" if value.startswith("ak_") else "••••"
+    }
 
 
 class PositionInline(admin.TabularInline):
@@ -24,48 +30,46 @@ class PositionInline(admin.TabularInline):
 
 
 @admin.register(models.TradingAccount)
-class TradingAccountAdmin(admin.ModelAdmin):
+class TradingAccountAdmin(EncryptedModelAdmin):
     list_display = ["id", "account_number", "owner", "balance", "base_currency", "is_active"]
-    sortable_by = ["id", "base_currency", "is_active"]
     list_filter = ["base_currency", "is_active"]
+    search_fields = ["account_number", "owner__email"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
-    inlines = [PositionInline]
+    inlines = [PositionInline]  # masked too: the mixin wraps its inlines
 
 
 @admin.register(models.Position)
-class PositionAdmin(admin.ModelAdmin):
+class PositionAdmin(EncryptedModelAdmin):
     list_display = ["id", "account", "symbol", "quantity", "average_price"]
-    sortable_by = ["id", "symbol"]
     search_fields = ["symbol"]
     raw_id_fields = ["account"]
 
 
 @admin.register(models.Trade)
-class TradeAdmin(admin.ModelAdmin):
+class TradeAdmin(EncryptedModelAdmin):
     list_display = ["id", "account", "symbol", "side", "executed_at", "realized_pnl", "is_short"]
-    sortable_by = ["id", "symbol", "side"]
     list_filter = ["side", "booked_on"]
     search_fields = ["symbol"]
     raw_id_fields = ["account"]
 
 
 @admin.register(models.PnLSnapshot)
-class PnLSnapshotAdmin(admin.ModelAdmin):
+class PnLSnapshotAdmin(EncryptedModelAdmin):
     list_display = ["id", "account", "as_of", "realized", "unrealized", "equity"]
-    sortable_by = ["id", "as_of"]
     date_hierarchy = "as_of"
     raw_id_fields = ["account"]
 
 
 @admin.register(models.RiskMetric)
-class RiskMetricAdmin(admin.ModelAdmin):
+class RiskMetricAdmin(EncryptedModelAdmin):
     list_display = ["id", "account", "computed_at", "value_at_risk", "leverage", "limit_breached"]
-    sortable_by = ["id", "computed_at"]
     raw_id_fields = ["account"]
 
 
 @admin.register(models.LegacyClient)
 class LegacyClientAdmin(admin.ModelAdmin):
+    """Plaintext columns from before encryption (until ``encrypt_migrate`` moves them)."""
+
     list_display = ["id", "full_name", "email", "credit_score"]
     search_fields = ["full_name", "email"]
