@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -124,6 +125,7 @@ class EncryptedFieldMixin(Field):
         *args: Any,
         context: str | None = None,
         migrate_from: str | None = None,
+        mask: str | Callable[[Any], str] | None = None,
         **kwargs: Any,
     ) -> None:
         if context is not None and (not isinstance(context, str) or not context):
@@ -131,6 +133,9 @@ class EncryptedFieldMixin(Field):
         # The plaintext field this one replaces (see docs/migration.md): while it is set,
         # every write copies the plaintext value here ("dual write").
         self.migrate_from = migrate_from
+        # How the admin shows the value (a kind from alphapulse_encryption.masking, or a
+        # callable); None lets the admin choose from the field's type and name.
+        self.mask = mask
         self._explicit_context = context
         # Not ``self.context``: DecimalField already uses that name for its decimal.Context.
         self.encryption_context = context or ""
@@ -166,6 +171,18 @@ class EncryptedFieldMixin(Field):
                 )
             )
         errors.extend(self._check_migrate_from())
+        if isinstance(self.mask, str):
+            from ..masking import MASKS
+
+            if self.mask not in MASKS:
+                errors.append(
+                    checks.Error(
+                        f"{self.describe()}: unknown mask {self.mask!r}.",
+                        hint=f"Use one of {sorted(MASKS)}, or a callable.",
+                        obj=self,
+                        id="alphapulse_encryption.E016",
+                    )
+                )
         if self.has_db_default():
             errors.append(
                 checks.Error(
@@ -222,6 +239,8 @@ class EncryptedFieldMixin(Field):
             kwargs["context"] = self._explicit_context
         if self.migrate_from is not None:
             kwargs["migrate_from"] = self.migrate_from
+        if self.mask is not None:
+            kwargs["mask"] = self.mask
         return name, path, args, kwargs
 
     def describe(self) -> str:

@@ -127,3 +127,20 @@ def test_dates_and_functions_on_an_encrypted_field_raise():
 
     with pytest.raises(FieldError, match="balance"):
         list(TradingAccount.objects.annotate(b=F("balance") + 1))
+
+
+def test_mask_option_chooses_the_admin_mask_and_unknown_kinds_are_flagged():
+    from alphapulse_encryption.masking import mask_for_field, mask_kind
+
+    field = EncryptedString(mask="account")
+    field.set_attributes_from_name("reference")
+    assert mask_kind(field) == "account"
+    assert mask_for_field(field)("DE89370400440532013000") == "****3000"
+    assert field.deconstruct()[3]["mask"] == "account"
+    from django.apps import apps
+
+    try:
+        assert "alphapulse_encryption.E016" in _field_checks(mask="nonsense")
+    finally:
+        apps.all_models["testapp"].pop("probe", None)
+        apps.clear_cache()
