@@ -117,6 +117,8 @@ class EncryptedFieldMixin(Field):
 
     encrypted: ClassVar[bool] = True
     descriptor_class = EncryptedAttribute
+    # Changing these alters no column, so the schema editor need not touch the table.
+    non_db_attrs = (*Field.non_db_attrs, "migrate_from", "mask")
     allowed_lookups: ClassVar[frozenset[str]] = frozenset({"isnull"})
     as_json: ClassVar[bool] = False
 

@@ -18,6 +18,8 @@ from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from ..crypto import looks_like_envelope
+from ..crypto.cipher import split_searchable
 from .models import EncryptionMigrationFailure
 from .pairs import MigrationPair, has_plaintext_column, require_columns, select_pairs
 
@@ -222,6 +224,10 @@ def _encrypt(
     field_ = pair.field
     encrypted, failures = [], []
     for pk, plaintext in rows:
+        if isinstance(plaintext, str) and looks_like_envelope(split_searchable(plaintext)[1]):
+            # Encrypting it would bury the ciphertext under a second layer.
+            failures.append((pk, "the plaintext column already holds an encrypted value"))
+            continue
         try:
             # What field.mirror_value() does for dual write, keeping the error message.
             value = field_.to_python(plaintext)

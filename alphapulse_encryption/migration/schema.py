@@ -121,18 +121,21 @@ def drop_unencrypted(
         options["stdout"] = stdout
     loader = MigrationLoader(connections[live[0].using], ignore_no_migrations=True)
     migrations = {app: _drop_migration(loader, app, group) for app, group in by_app.items()}
-    # SQLite rebuilds a table to change it, and a view over the table gets in the way.
-    views = drop_views(live)
-    for app_label, migration in migrations.items():
-        writer = MigrationWriter(migration)
-        os.makedirs(os.path.dirname(writer.path), exist_ok=True)
-        with open(writer.path, "w", encoding="utf-8") as handle:
-            handle.write(writer.as_string())
-        result.migrations.append(writer.path)
-        importlib.invalidate_caches()  # the new module must be importable right away
-        call_command("migrate", app_label, migration.name, **options)
-    for view_table in views:
-        create_views(view_table)
+    # SQLite rebuilds a table to alter it, and a view over the table gets in the way.
+    # Elsewhere the views stay (they never name a plaintext column), and so do their grants.
+    views = drop_views(live) if live[0].connection.vendor == "sqlite" else []
+    try:
+        for app_label, migration in migrations.items():
+            writer = MigrationWriter(migration)
+            os.makedirs(os.path.dirname(writer.path), exist_ok=True)
+            with open(writer.path, "w", encoding="utf-8") as handle:
+                handle.write(writer.as_string())
+            result.migrations.append(writer.path)
+            importlib.invalidate_caches()  # the new module must be importable right away
+            call_command("migrate", app_label, migration.name, **options)
+    finally:
+        for view_table in views:
+            create_views(view_table)
     result.changes = _model_changes(live)
     return result
 

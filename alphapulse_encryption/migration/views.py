@@ -5,8 +5,9 @@ seeing plaintext."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import truncate_name
 
@@ -88,10 +89,26 @@ def _create_view(group: list[MigrationPair]) -> CreatedView:
         qn(source) if source == name else f"{qn(source)} AS {qn(name)}" for source, name in selected
     )
     name = view_name(pair.table, connection)
+    query = f"SELECT {select} FROM {qn(pair.table)}"  # noqa: S608
     with transaction.atomic(using=pair.using), connection.cursor() as cursor:
-        cursor.execute(f"DROP VIEW IF EXISTS {qn(name)}")
-        cursor.execute(f"CREATE VIEW {qn(name)} AS SELECT {select} FROM {qn(pair.table)}")  # noqa: S608
+        # PostgreSQL forgets the grants on a view it drops; CREATE OR REPLACE keeps them
+        # (while the columns stay the same). MySQL/MariaDB keep grants across DROP VIEW.
+        replaced = connection.vendor == "postgresql" and _create_or_replace(
+            pair.using, cursor, qn(name), query
+        )
+        if not replaced:
+            cursor.execute(f"DROP VIEW IF EXISTS {qn(name)}")
+            cursor.execute(f"CREATE VIEW {qn(name)} AS {query}")
     return CreatedView(pair.table, name, [view_column for _, view_column in selected])
+
+
+def _create_or_replace(using: str, cursor: Any, name: str, query: str) -> bool:
+    try:
+        with transaction.atomic(using=using):
+            cursor.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+    except DatabaseError:
+        return False
+    return True
 
 
 def drop_views(pairs: list[MigrationPair]) -> list[str]:

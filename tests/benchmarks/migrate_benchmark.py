@@ -217,6 +217,10 @@ def main() -> None:
             f"max RSS (MiB)  start {rss_start:.0f}, seeded {rss_seeded:.0f}, "
             f"migrated {rss_migrated:.0f}, verified {rss_verified:.0f}"
         )
+        if args.workers > 1:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+            print(f"largest worker {children / scale:.0f} MiB max RSS")
         if heap_peak is not None:
             print(f"heap peak      {heap_peak / (1024 * 1024):.1f} MiB during migrate-data")
     finally:

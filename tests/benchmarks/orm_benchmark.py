@@ -68,8 +68,9 @@ CRYPTO_OPERATIONS = (
     ("ours_from_db_value", "our field's from_db_value()"),
     ("peer_from_db_value", "peer field's from_db_value()"),
     ("peer_get_prep_value", "peer field's get_prep_value()"),
+    ("pbkdf2", "PBKDF2-HMAC-SHA256, 100,000 iterations, once"),
 )
-PROBES = ("encrypt_field", "ours_row", "peer_row")
+PROBES = ("key_load", "encrypt_field", "ours_row", "peer_row")
 
 # Issue 8 targets: (name, how to compute the measured figure, limit, "max" or "min").
 TARGETS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], float, str], ...] = (
@@ -302,29 +303,28 @@ def _orm_round(
     for label in order:
         qs = models[label].objects.values_list("email", flat=True)
         record("values_list", label, _seconds(lambda qs=qs: list(qs)))
-    for label in order:
-        model = models[label]
-        hits = [0]
-
-        def lookup_pks(model: Any = model, hits: list[int] = hits) -> None:
-            for value in lookups:
-                hits[0] += len(model.objects.filter(account_number=value).values_list("pk"))
-
-        if label == "peer":
-            lookup_pks()  # not timed: random Fernet tokens, so its lookups match nothing
-        else:
-            record("lookup", label, _seconds(lookup_pks) / len(lookups))
-        found["lookup"][label] = hits[0]
-    for label in order:
-        model = models[label]
-        if label == "peer":
-            continue  # its lookups match nothing (see "found"); get() would raise
-
-        def lookup_rows(model: Any = model) -> None:
-            for value in lookups:
-                touch_all(model.objects.get(account_number=value))
-
-        record("lookup_get", label, _seconds(lookup_rows) / len(lookups))
+    # Lookups alternate between the models value by value: each pair sees the same load.
+    searchable = [label for label in order if label != "peer"]
+    lookup_seconds = dict.fromkeys(searchable, 0.0)
+    get_seconds = dict.fromkeys(searchable, 0.0)
+    hits = dict.fromkeys(order, 0)
+    gc.collect()
+    for value in lookups:
+        for label in searchable:
+            manager = models[label].objects
+            start = time.perf_counter()
+            matched = len(manager.filter(account_number=value).values_list("pk"))
+            lookup_seconds[label] += time.perf_counter() - start
+            hits[label] += matched
+            start = time.perf_counter()
+            touch_all(manager.get(account_number=value))
+            get_seconds[label] += time.perf_counter() - start
+    for value in lookups:  # not timed: random Fernet tokens, so the peer's match nothing
+        hits["peer"] += len(models["peer"].objects.filter(account_number=value).values_list("pk"))
+    for label in searchable:
+        record("lookup", label, lookup_seconds[label] / len(lookups))
+        record("lookup_get", label, get_seconds[label] / len(lookups))
+    found["lookup"] = hits
     for label in order:
         model = models[label]
         objs = list(model.objects.order_by("pk")[:update_rows])
@@ -392,7 +392,9 @@ def _vendor() -> str:
 
 def _crypto_round(models: dict[str, Any], items: int, samples: dict[str, list[float]]) -> None:
     """Per-value costs in microseconds, each over ``items`` values, interleaved."""
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
     from django.db import connection
 
     from alphapulse_encryption import decrypt_field, encrypt_field, get_optimized_cipher
@@ -425,6 +427,8 @@ def _crypto_round(models: dict[str, Any], items: int, samples: dict[str, list[fl
     }
     for name, run in operations.items():
         samples[name].append(_seconds(run) / items * 1e6)
+    kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=b"benchmark", iterations=100_000)
+    samples["pbkdf2"].append(_seconds(lambda: kdf.derive(os.urandom(32))) * 1e6)
 
 
 def _pool_round(
@@ -456,10 +460,16 @@ def _probe(kind: str) -> dict[str, float]:
     from django.db import connection
 
     from alphapulse_encryption import encrypt_field
+    from alphapulse_encryption.keys import current_keyring
 
     connection.ensure_connection()  # a request would have it open already
     row = _rows(1, seed=1)[0]
-    if kind == "encrypt_field":
+    if kind == "key_load":
+
+        def run() -> object:
+            return current_keyring()  # settings read, audit entry written; no PBKDF2 yet
+
+    elif kind == "encrypt_field":
 
         def run() -> object:
             return encrypt_field(VALUE_32, context=CRYPTO_CONTEXT)
@@ -542,6 +552,24 @@ def _profile_full_read(model: Any, top: int = 15) -> dict[str, Any]:
     }
 
 
+def _revision() -> str:
+    """The commit measured, marked when the library's files differ from it."""
+    try:
+        git = ["git", "-C", str(ROOT)]
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "alphapulse_encryption"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} + uncommitted changes" if dirty else head
+
+
 def _machine() -> dict[str, Any]:
     from django.db import connection
 
@@ -580,6 +608,7 @@ def _machine() -> dict[str, Any]:
         "cryptography": version("cryptography"),
         "psycopg": version("psycopg"),
         "django-fernet-encrypted-fields": version("django-fernet-encrypted-fields"),
+        "revision": _revision(),
         "loadavg_start": list(os.getloadavg()),
     }
 
@@ -709,6 +738,7 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         f"ORM benchmark on {m['database']}: {p['rows']:,} rows, median of {p['repeat']} "
         f"interleaved repetitions ({results['date']})",
+        f"revision {m.get('revision', 'unknown')}; "
         f"{m['nproc']} CPU(s) {m['cpu']}; Python {m['python']}, Django {m['django']}, "
         f"cryptography {m['cryptography']}, django-fernet-encrypted-fields "
         f"{m['django-fernet-encrypted-fields']}; load average {m['loadavg_start'][0]:.2f} "
@@ -741,17 +771,25 @@ def report(results: dict[str, Any]) -> str:
     raw = {"encrypt": c["raw_encrypt"], "decrypt": c["raw_decrypt"]}
     lines += ["", f"{'per value, 32-byte string':<46}{'us':>9}{'vs raw':>9}"]
     for key, label in CRYPTO_OPERATIONS:
+        if key not in c:
+            continue
+        if key == "pbkdf2":
+            lines.append(f"{label:<46}{c[key] / 1e3:>9.2f} ms")
+            continue
         base = raw["encrypt"] if "encrypt" in key or "prep" in key else raw["decrypt"]
         lines.append(f"{label:<46}{c[key]:>9.2f}{c[key] / base:>8.1f}x")
     fresh = results.get("fresh_process") or {}
     if fresh:
         lines += ["", "first encryption in a fresh process (key load and PBKDF2 included):"]
         names = {
+            "key_load": "key load alone (settings, audit entry)",
             "encrypt_field": "encrypt_field(), first call",
             "ours_row": "one row of ours, 5 fields",
             "peer_row": "one row of the peer, 5 fields",
         }
         for kind, label in names.items():
+            if f"{kind}_first_ms" not in fresh:
+                continue
             lines.append(
                 f"  {label:<44}{fresh[f'{kind}_first_ms']:>8.1f} ms first, "
                 f"{fresh[f'{kind}_again_ms']:.3f} ms again; process "
@@ -790,6 +828,98 @@ def report(results: dict[str, Any]) -> str:
                 f"  {e['tottime_ms']:>8.1f} ms {e['share']:>5.0%} {e['ncalls']:>8} {e['function']}"
             )
     return "\n".join(lines)
+
+
+def markdown(all_results: list[dict[str, Any]]) -> str:
+    """The tables of docs/performance.md: ORM figures per database, targets side by side."""
+    out: list[str] = []
+    for results in all_results:
+        m, p = results["machine"], results["parameters"]
+        out += [
+            f"**{m['database']}**, {p['rows']:,} rows, median of {p['repeat']} "
+            f"(revision {m.get('revision', 'unknown')}, {results['date']}):",
+            "",
+            "| measurement | unit | plaintext | ours | peer | ours / plaintext "
+            "| peer / plaintext | peer / ours |",
+            "|---|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        for op, label, unit in ORM_OPERATIONS:
+            f = results["orm"].get(op, {})
+            plain, ours, peer = f.get("plaintext"), f.get("ours"), f.get("peer")
+            digits = 0 if unit == "us" else 1
+
+            def ratio(a: float | None, b: float | None) -> str:
+                return "n/a" if not a or not b else f"{a / b:.2f}x"
+
+            out.append(
+                f"| {label} | {unit.replace('us', 'µs')} | {_fmt(plain, digits)} "
+                f"| {_fmt(ours, digits)} | {_fmt(peer, digits) if peer is not None else 'n/a'} "
+                f"| **{ratio(ours, plain)}** | {ratio(peer, plain)} | {ratio(peer, ours)} |"
+            )
+        out.append("")
+    out += [
+        "| target (issue 8) | limit | "
+        + " | ".join(r["machine"]["database"].split(" (")[0] for r in all_results)
+        + " |",
+        "|---|--:|" + "--:|" * len(all_results),
+    ]
+    for index, (name, _, limit, kind) in enumerate(TARGETS):
+        cells = []
+        for results in all_results:
+            t = results["targets"][index]
+            if t["measured"] is None:
+                cells.append("not measured")
+                continue
+            verdict = "met" if t["met"] else "**not met**"
+            cells.append(f"{t['measured']:.2f}x {verdict}")
+        sign = "≤" if kind == "max" else "≥"
+        out.append(f"| {name} | {sign} {limit}x | " + " | ".join(cells) + " |")
+    dbs = " | ".join(r["machine"]["database"].split(" (")[0] for r in all_results)
+    out += [
+        "",
+        f"| per value, 32-byte string (µs; x raw) | {dbs} |",
+        "|---|" + "--:|" * len(all_results),
+    ]
+    for key, label in CRYPTO_OPERATIONS:
+        cells = []
+        for results in all_results:
+            c = results["crypto_us"]
+            if key not in c:
+                cells.append("-")
+            elif key == "pbkdf2":
+                cells.append(f"{c[key] / 1e3:.1f} ms")
+            else:
+                base = c["raw_encrypt" if "encrypt" in key or "prep" in key else "raw_decrypt"]
+                cells.append(f"{c[key]:.2f} ({c[key] / base:.1f}x)")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        f"| fresh process: first call, ms (again, ms) | {dbs} |",
+        "|---|" + "--:|" * len(all_results),
+    ]
+    for kind, label in (
+        ("key_load", "key load alone (settings read, audit entry written)"),
+        ("encrypt_field", "first encrypt_field() (key load, PBKDF2, HKDF)"),
+        ("ours_row", "first row of ours, 5 fields"),
+        ("peer_row", "first row of the peer, 5 fields"),
+    ):
+        cells = []
+        for results in all_results:
+            f = results.get("fresh_process") or {}
+            first, again = f.get(f"{kind}_first_ms"), f.get(f"{kind}_again_ms")
+            cells.append("-" if first is None else f"{first:.1f} ({again:.2f})")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    for results in all_results:
+        pool = results.get("pool_ms_per_request")
+        if pool:
+            out += [
+                "",
+                f"Short requests on {results['machine']['database'].split(' (')[0]} (one token "
+                "lookup each), ms per request: a new connection per request "
+                f"**{pool['new_connection']:.2f}**, psycopg pool **{pool['pool']:.2f}**, "
+                f"one persistent connection {pool['persistent']:.2f}.",
+            ]
+    return "\n".join(out)
 
 
 def plot(all_results: Iterable[dict[str, Any]], path: str) -> None:
@@ -867,6 +997,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="draw the ratios (needs matplotlib)")
+    parser.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
     parser.add_argument("--profile", action="store_true", help="cProfile one full read of ours")
     parser.add_argument("--no-fresh-process", action="store_true", help="skip the probes")
     parser.add_argument("--no-pool", action="store_true", help="skip the pooling measurement")
@@ -893,6 +1024,8 @@ def main(argv: list[str] | None = None) -> int:
     for results in all_results:
         print(report(results))
         print()
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(all_results) + "\n", encoding="utf-8")
     if args.plot:
         plot(all_results, args.plot)
     return 0

@@ -248,3 +248,18 @@ def test_a_json_null_is_a_failure_for_migrate_data_and_for_verify_alike():
     LegacyClient.objects.filter(pk=client.pk).update(preferences=None)  # SQL NULL
     run("--migrate-data")
     assert verify().complete
+
+
+def test_ciphertext_found_in_a_plaintext_column_is_not_encrypted_again():
+    client = LegacyClient.objects.create(name="a", email="x@y.z")
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT email_encrypted FROM {qn(TABLE)} WHERE id = %s", [client.pk])
+        (ciphertext,) = cursor.fetchone()
+        cursor.execute(
+            f"UPDATE {qn(TABLE)} SET email = %s, email_encrypted = NULL WHERE id = %s",
+            [ciphertext, client.pk],
+        )
+    _, err = run("--migrate-data")
+    assert "already holds an encrypted value" in err
+    assert EncryptionMigrationFailure.objects.get().column_name == "email_encrypted"

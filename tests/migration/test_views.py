@@ -87,3 +87,26 @@ def test_once_a_plaintext_column_is_gone_its_encrypted_column_takes_its_name():
         ("email_encrypted", "email"),
         ("x", "x"),
     ]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only: it drops a view's grants with the view (MySQL/MariaDB keep "
+    "them by name; SQLite has no grants)",
+)
+def test_creating_the_views_again_keeps_the_grants_given_on_them():
+    LegacyClient.objects.create(name="a", email="a@x.com")
+    create_views()
+    view = connection.ops.quote_name(view_name(TABLE, connection))
+    role = "ape_migration_test_reader"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        cursor.execute(f"CREATE ROLE {role}")
+        try:
+            cursor.execute(f"GRANT SELECT ON {view} TO {role}")
+            create_views()
+            cursor.execute("SELECT has_table_privilege(%s, %s, 'SELECT')", [role, view])
+            assert cursor.fetchone()[0] is True
+        finally:
+            cursor.execute(f"DROP OWNED BY {role}")
+            cursor.execute(f"DROP ROLE {role}")
