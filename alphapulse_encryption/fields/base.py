@@ -16,7 +16,6 @@ from django.db.models.expressions import Case, Col, CombinedExpression, OrderBy,
 from django.db.models.functions import Cast
 from django.db.models.lookups import IsNull
 from django.db.models.query_utils import DeferredAttribute
-from django.utils.functional import cached_property
 
 from ..crypto import DecryptionError
 from ..keys import current_cipher
@@ -57,6 +56,19 @@ class UndecryptableValue:
     __int__ = __float__ = __lt__ = __gt__ = __le__ = __ge__ = __getitem__ = _refuse
 
 
+class Sealed:
+    """A stored value loaded with its model instance and not decrypted yet: the attribute
+    decrypts it on first read, so rows whose encrypted fields are never read cost nothing."""
+
+    __slots__ = ("stored",)
+
+    def __init__(self, stored: str) -> None:
+        self.stored = stored
+
+    def __repr__(self) -> str:
+        return "<Sealed: encrypted value, not read yet>"
+
+
 class EncryptedAttribute(DeferredAttribute):
     """Loads deferred values like Django's, and raises on values that failed to decrypt.
 
@@ -69,6 +81,9 @@ class EncryptedAttribute(DeferredAttribute):
 
     def __get__(self, instance: Any, cls: Any = None) -> Any:
         value = super().__get__(instance, cls)
+        if type(value) is Sealed:
+            value = self.field.from_db_value(value.stored, None, None)  # type: ignore[attr-defined]
+            instance.__dict__[self.field.attname] = value
         if isinstance(value, UndecryptableValue):
             field = self.field
             where = f"{field.model._meta.label}.{field.name} (pk={instance.pk})"
@@ -89,6 +104,23 @@ class EncryptedCol(Col):
 
     # Expressions allowed to wrap the column: Count, and the generated search-token column.
     allowed_wrappers: ClassVar[tuple[type, ...]] = (Count,)
+    # Set while the query is compiled: True when the column is loaded into model instances
+    # (not values()/values_list(), not an annotation), so decryption can wait for a read.
+    lazy = False
+
+    def select_format(self, compiler: Any, sql: Any, params: Any) -> Any:
+        query = compiler.query
+        self.lazy = bool(
+            query.default_cols
+            and not query.values_select
+            and all(self is not a for a in query.annotation_select.values())
+        )
+        return super().select_format(compiler, sql, params)
+
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        if self.lazy and self.target is self.output_field:
+            return [self.target.seal_from_db]  # type: ignore[attr-defined]
+        return super().get_db_converters(connection)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         # OrderBy, aggregates and functions compile their expressions through
@@ -260,8 +292,8 @@ class EncryptedFieldMixin(Field):
                 setattr(model_instance, self.attname, value)
                 return value
         stored = model_instance.__dict__.get(self.attname)
-        if isinstance(stored, UndecryptableValue):
-            return stored  # written back unchanged by get_db_prep_value
+        if isinstance(stored, Sealed | UndecryptableValue):
+            return stored  # never read (or unreadable): written back unchanged
         return super().pre_save(model_instance, add)
 
     # -- migration from a plaintext field -------------------------------------------
@@ -288,7 +320,7 @@ class EncryptedFieldMixin(Field):
     def get_db_prep_value(
         self, value: Any, connection: BaseDatabaseWrapper | None = None, prepared: bool = False
     ) -> Any:
-        if isinstance(value, UndecryptableValue):
+        if isinstance(value, Sealed | UndecryptableValue):
             return value.stored
         if not prepared:
             value = self.get_prep_value(value)
@@ -362,13 +394,16 @@ class EncryptedFieldMixin(Field):
                 params={"value": value},
             ) from None
 
+    def seal_from_db(self, value: Any, expression: Any, connection: Any) -> Any:
+        return None if value is None else Sealed(value)
+
     def decrypt(self, stored: str) -> Any:
         return current_cipher().decrypt(stored, self.encryption_context)
 
     def value_to_string(self, obj: Model) -> str:
         """The ciphertext: what serializers (dumpdata) write for this field."""
         stored = obj.__dict__.get(self.attname)
-        if isinstance(stored, UndecryptableValue):
+        if isinstance(stored, Sealed | UndecryptableValue):
             return stored.stored
         prepared = self.get_db_prep_value(self.value_from_object(obj), prepared=False)
         return "" if prepared is None else str(prepared)
@@ -376,15 +411,9 @@ class EncryptedFieldMixin(Field):
     # -- lookups and ordering -----------------------------------------------------
 
     def get_col(self, alias: str, output_field: Any = None) -> Col:
-        if output_field is None:
-            output_field = self
-        if alias == self.model._meta.db_table and output_field is self:
-            return self.cached_col
-        return EncryptedCol(alias, self, output_field)
-
-    @cached_property
-    def cached_col(self) -> Col:
-        return EncryptedCol(self.model._meta.db_table, self)
+        # A new column each time, never a shared cached one: the column carries a per-query
+        # flag (EncryptedCol.lazy).
+        return EncryptedCol(alias, self, self if output_field is None else output_field)
 
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name not in self.allowed_lookups:

@@ -15,7 +15,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.base import DeserializationError, SerializationError
 from django.db.models import Field, Model
 
-from ..fields.base import UndecryptableValue
+from ..fields.base import Sealed, UndecryptableValue
 
 FORMATS = {
     "python": "alphapulse_encryption.serializers.python",
@@ -38,7 +38,9 @@ class EncryptingSerializerMixin:
             # value_to_string passes a value that failed to decrypt through as stored, so one
             # damaged row never blocks a backup.
             stored = obj.__dict__.get(field.attname)
-            if isinstance(stored, UndecryptableValue) or field.value_from_object(obj) is not None:
+            if isinstance(stored, Sealed | UndecryptableValue) or (
+                field.value_from_object(obj) is not None
+            ):
                 return field.value_to_string(obj)
             return None
         return super()._value_from_field(obj, field)  # type: ignore[misc]

@@ -1,0 +1,96 @@
+"""Values loaded with model instances are decrypted on first read, not when the row loads."""
+
+from contextlib import contextmanager
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.db.models import F
+
+from alphapulse_encryption.crypto import Cipher
+from tests.factories import CustomerFactory, PositionFactory, TradingAccountFactory
+from tests.testapp.models import Customer, Position, TradingAccount
+
+from .conftest import raw_row
+
+pytestmark = pytest.mark.django_db
+
+
+@contextmanager
+def counted_decryptions():
+    with mock.patch.object(Cipher, "decrypt", autospec=True, side_effect=Cipher.decrypt) as spy:
+        yield spy
+
+
+def test_loading_rows_decrypts_nothing_until_a_field_is_read():
+    for _ in range(3):
+        TradingAccountFactory()
+    with counted_decryptions() as spy:
+        accounts = list(TradingAccount.objects.all())
+        labels = [a.label for a in accounts]
+        assert spy.call_count == 0
+        balances = [a.balance for a in accounts]
+        assert spy.call_count == 3
+        assert [a.balance for a in accounts] == balances  # decrypted once, then cached
+        assert spy.call_count == 3
+    assert labels == ["", "", ""]
+
+
+def test_select_related_and_prefetched_rows_are_lazy_too():
+    position = PositionFactory()
+    with counted_decryptions() as spy:
+        loaded = Position.objects.select_related("account__customer").get(pk=position.pk)
+        prefetched = list(TradingAccount.objects.prefetch_related("positions"))
+        assert spy.call_count == 0
+        assert loaded.account.customer.email == position.account.customer.email
+        assert prefetched[0].positions.all()[0].quantity == position.quantity
+        assert spy.call_count == 2
+
+
+def test_values_raw_and_annotations_are_decrypted_eagerly():
+    account = TradingAccountFactory(balance=12.5)
+    assert TradingAccount.objects.values_list("balance", flat=True).get() == 12.5
+    annotated = TradingAccount.objects.annotate(copy=F("balance")).get()
+    assert annotated.copy == 12.5
+    (raw,) = TradingAccount.objects.raw("SELECT * FROM testapp_tradingaccount")
+    assert raw.balance == 12.5 and raw.pk == account.pk
+
+
+def test_saving_unread_fields_writes_the_stored_ciphertext_back_unchanged():
+    customer = CustomerFactory()
+    before = raw_row(Customer, customer.pk)
+    with counted_decryptions() as spy:
+        loaded = Customer.objects.get(pk=customer.pk)
+        loaded.save()
+        assert spy.call_count == 0
+    after = raw_row(Customer, customer.pk)
+    assert {k: v for k, v in after.items() if k != "created"} == {
+        k: v for k, v in before.items() if k != "created"
+    }
+
+
+def test_dumpdata_writes_unread_values_as_stored():
+    customer = CustomerFactory()
+    stored = raw_row(Customer, customer.pk)["first_name"]
+    out = StringIO()
+    with counted_decryptions() as spy:
+        call_command("dumpdata", "testapp.customer", format="json", stdout=out)
+        assert spy.call_count == 0
+    assert stored in out.getvalue()
+
+
+def test_a_value_that_fails_to_decrypt_does_not_break_loading_the_row():
+    from django.db import connection
+
+    from alphapulse_encryption import DecryptionError
+
+    customer = CustomerFactory(first_name="Kept")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE testapp_customer SET last_name = 'ape:AAAA' WHERE id = %s", [customer.pk]
+        )
+    loaded = Customer.objects.get(pk=customer.pk)
+    assert loaded.first_name == "Kept"
+    with pytest.raises(DecryptionError, match=f"pk={customer.pk}"):
+        _ = loaded.last_name
