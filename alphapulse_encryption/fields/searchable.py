@@ -325,6 +325,14 @@ class SearchTokenIndex(GeneratedField):
             kwargs["db_index"] = False
         return name, f"{PUBLIC_MODULE}.SearchTokenIndex", [self.source], kwargs
 
+    def db_type(self, connection: Any) -> str:
+        # Fixed width, and CHAR rather than VARCHAR so PostgreSQL adds no "_like" pattern
+        # index beside the unique/plain one: tokens are only ever compared for equality.
+        return f"char({TOKEN_LENGTH})"
+
+    def db_parameters(self, connection: Any) -> dict[str, Any]:
+        return {**super().db_parameters(connection), "type": self.db_type(connection)}
+
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
         # Never called to save (the database computes the column). Django's SQLite schema
         # editor adds a nullable column with ALTER TABLE ADD COLUMN, which SQLite refuses for

@@ -209,3 +209,14 @@ def test_a_token_index_can_be_added_to_an_existing_table(unique):
             editor.delete_model(Probe)
         apps.all_models["testapp"].pop("probe", None)
         apps.clear_cache()
+
+
+def test_the_token_column_is_fixed_width_and_has_no_pattern_index():
+    field = Customer._meta.get_field("email_search")
+    assert field.db_parameters(connection)["type"] == "char(76)"
+    if connection.vendor != "postgresql":
+        return  # only PostgreSQL adds pattern ("_like") indexes to varchar columns
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "testapp_customer")
+    on_token = [name for name, c in constraints.items() if c["columns"] == ["email_search"]]
+    assert len(on_token) == 1, constraints  # the unique index only, no "_like" twin
