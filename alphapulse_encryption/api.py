@@ -64,7 +64,10 @@ def get_cipher() -> Cipher:
 
 def get_searchable_cipher() -> SearchableCipher:
     """Like :func:`get_cipher`, but ``encrypt`` prefixes each value with its search token."""
-    return SearchableCipher(current_cipher().keyring)
+    cipher = current_cipher()
+    return SearchableCipher(
+        cipher.keyring, max_plaintext_bytes=cipher.max_plaintext_bytes, on_seal=cipher.on_seal
+    )
 
 
 def get_optimized_cipher() -> Cipher:

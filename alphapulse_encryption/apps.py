@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig, apps
-from django.core.signals import setting_changed
+from django.core.signals import request_finished, setting_changed
+
+
+def _flush_key_usage(**kwargs: Any) -> None:
+    from .keys.usage import counter
+
+    counter.flush_if_due()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
@@ -32,3 +38,4 @@ class AlphapulseEncryptionConfig(AppConfig):
             dualwrite.install(model)
 
         setting_changed.connect(_on_setting_changed, dispatch_uid="alphapulse_encryption")
+        request_finished.connect(_flush_key_usage, dispatch_uid="alphapulse_encryption.usage")

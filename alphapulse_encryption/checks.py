@@ -7,7 +7,7 @@ from typing import Any
 from django.core import checks
 
 from .conf import encryption_settings
-from .crypto import ConfigurationError
+from .crypto import ConfigurationError, EncryptionError
 from .crypto.kdf import DEFAULT_ITERATIONS
 
 _GENERATE_HINT = "Generate a key with `python manage.py encryption_keys generate`."
@@ -37,6 +37,7 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
                 id="alphapulse_encryption.E004",
             )
         )
+    messages.extend(_check_limits())
     provider = encryption_settings.KEY_PROVIDER
     # The database keyring wraps its keys with the master key, so it needs one too.
     if not (
@@ -64,6 +65,58 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
             hint = "A master key is 32 random bytes, base64-encoded. " + _GENERATE_HINT
         messages.append(checks.Error(text, hint=hint, id=check_id))
     return messages
+
+
+def _check_limits() -> list[checks.CheckMessage]:
+    from .keys.usage import NONCE_BOUND
+
+    problems = []
+    size = encryption_settings.MAX_PLAINTEXT_BYTES
+    if size is not None and (type(size) is not int or size < 1):
+        problems.append(f"MAX_PLAINTEXT_BYTES is {size!r}; it must be None or a positive integer")
+    warn_at = encryption_settings.KEY_USAGE_WARN_AT
+    if type(warn_at) is not int or not 1 <= warn_at <= NONCE_BOUND:
+        problems.append(f"KEY_USAGE_WARN_AT is {warn_at!r}; it must be an integer from 1 to 2**32")
+    seconds = encryption_settings.KEY_USAGE_FLUSH_SECONDS
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        problems.append(f"KEY_USAGE_FLUSH_SECONDS is {seconds!r}; it must be a number >= 0")
+    return [
+        checks.Error(problem, hint="See docs/configuration.md.", id="alphapulse_encryption.E005")
+        for problem in problems
+    ]
+
+
+@checks.register(checks.Tags.security, checks.Tags.database)
+def check_key_usage(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """W003: a key in use approaches the AES-GCM bound for random nonces. A database
+    check, so it runs under ``migrate`` and ``check --database default`` only."""
+    from django.db import DatabaseError
+
+    from .keys import current_keyring
+    from .keys.usage import NONCE_BOUND, counter, over_threshold
+
+    if not databases or _check_limits():
+        return []
+    try:
+        counter.flush_if_due()
+        active = current_keyring().active_version
+        found = over_threshold([active])
+    except (EncryptionError, DatabaseError):
+        return []  # no keys (W001/E00x say so) or no table yet (before migrate)
+    return [
+        checks.Warning(
+            f"key version {version} has encrypted {count:,} values under the context "
+            f"{context!r}, past KEY_USAGE_WARN_AT ({encryption_settings.KEY_USAGE_WARN_AT:,}); "
+            f"AES-GCM with random nonces allows at most 2**32 ({NONCE_BOUND:,}) per key",
+            hint="Rotate to a new key version (`manage.py encryption_keys rotate`, or a new "
+            "version in the settings) so new values use a fresh key; see "
+            "docs/key-rotation.md.",
+            id="alphapulse_encryption.W003",
+        )
+        for version, context, count in found
+    ]
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -32,6 +32,15 @@ DEFAULTS: dict[str, Any] = {
     "KMS_REGION": None,
     "KMS_ENDPOINT_URL": None,
     "KMS_CACHE_SECONDS": 300,
+    # Largest value (its serialised form: UTF-8 text, JSON, raw bytes) encrypted at all;
+    # None: no limit. Larger values raise PlaintextTooLarge (a ValidationError in full_clean).
+    "MAX_PLAINTEXT_BYTES": 1024 * 1024,
+    # Encryptions per (key version, context) key after which `check --database` and
+    # `encryption_keys status` warn: AES-GCM with random nonces allows 2**32 per key.
+    "KEY_USAGE_WARN_AT": 2**30,
+    # How often a process writes its encryption counts to the database (also after
+    # 10,000 values, and at the end of a request), when outside a transaction.
+    "KEY_USAGE_FLUSH_SECONDS": 60,
 }
 IMPORT_STRINGS = {"KEY_PROVIDER"}
 

@@ -1,4 +1,5 @@
-"""Database tables of the package: the key ring of the database key provider."""
+"""Database tables of the package: the key ring of the database key provider, key usage
+counts, and (imported below) the audit log and migration failures."""
 
 from __future__ import annotations
 
@@ -50,6 +51,31 @@ class KeyringLock(models.Model):
 
     def __str__(self) -> str:
         return "keyring lock"
+
+
+class KeyUsage(models.Model):
+    """How many values one key version has encrypted under one context. Each (version,
+    context) pair is a separate AES-GCM key, whose random 96-bit nonces allow at most
+    2**32 encryptions; processes count in memory and add their counts here now and then."""
+
+    version = models.PositiveIntegerField()
+    # The context, or for one longer than the column a prefix and a hash of it.
+    context = models.CharField(max_length=255)
+    encryptions = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "alphapulse_encryption_keyusage"
+        ordering = ["version", "context"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "context"], name="alphapulse_keyusage_version_context"
+            )
+        ]
+        verbose_name = "key usage"
+
+    def __str__(self) -> str:
+        return f"key version {self.version}, {self.context}: {self.encryptions} encryptions"
 
 
 from .audit.models import AuditChainHead, AuditLogEntry  # noqa: E402,F401

@@ -2,7 +2,8 @@
 
 SQLite by default; ``DATABASE_URL`` selects PostgreSQL or MariaDB. The master key comes
 from ``ALPHAPULSE_ENCRYPTION_MASTER_KEY``; for the demo only, a key is generated into
-``example_project/.demo-key`` when none is set.
+``example_project/.demo-key`` (git-ignored) when none is set. It wraps the keys of the
+database keyring.
 """
 
 import base64
@@ -76,6 +77,11 @@ def _demo_key() -> str:
 
 if not env("ALPHAPULSE_ENCRYPTION_MASTER_KEY", default=""):
     os.environ["ALPHAPULSE_ENCRYPTION_MASTER_KEY"] = _demo_key()
+
+# The database keyring: random version keys in the table alphapulse_encryption_keyversion,
+# wrapped by the master key above (the key-encryption key), so that rotate_keys() and
+# `manage.py encryption_keys rotate` work online (docs/key-rotation.md).
+ALPHAPULSE_ENCRYPTION = {"KEY_PROVIDER": "alphapulse_encryption.keys.DatabaseKeyProvider"}
 
 LOGGING = {
     "version": 1,

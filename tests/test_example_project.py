@@ -16,12 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
 
+# One master key for every process of a test: it wraps the example project's database
+# keyring, so a process with another key could not read what an earlier one wrote.
+_MASTER_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHAPULSE_ENCRYPTION")}
     env.update(
         DJANGO_SETTINGS_MODULE="example_project.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'example.sqlite3'}",
-        ALPHAPULSE_ENCRYPTION_MASTER_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        ALPHAPULSE_ENCRYPTION_MASTER_KEY=_MASTER_KEY,
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
@@ -39,23 +44,112 @@ def _manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _git_status() -> str | None:
+    """``git status`` of the repository, untracked files included; ``None`` outside a
+    git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except FileNotFoundError:
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+# Opens admin pages of the database a demo left behind (the legacy plaintext columns
+# dropped, the model code unchanged) as its superuser, and searches a legacy e-mail.
+_ADMIN_AFTER_DEMO = """
+import sys
+
+import django
+from django.test.utils import setup_test_environment
+
+django.setup()
+setup_test_environment()
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+client = Client()
+client.force_login(get_user_model().objects.get(username="demo"))
+for url in [
+    "/admin/",
+    "/admin/backoffice/userprofile/",
+    "/admin/backoffice/legacyclient/",
+    "/admin/backoffice/legacyclient/1/change/",
+    "/admin/alphapulse_encryption/auditlogentry/",
+]:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+response = client.get("/admin/backoffice/legacyclient/", {"q": sys.argv[1].upper()})
+assert response.status_code == 200
+assert response.context["cl"].result_count == 1
+assert sys.argv[1] not in response.content.decode()
+print("admin ok")
+"""
+
+
 @pytest.mark.slow
-def test_demo_without_server_runs_every_step_and_shows_no_plaintext_in_search_sql(
+def test_demo_without_server_runs_every_step_and_changes_no_repository_file(
     tmp_path: Path,
 ) -> None:
+    status_before = _git_status()
+
     result = _manage(tmp_path, "demo", "--no-serve", "--accounts", "3")
 
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for heading in ("0. A fresh", "1. Encrypt", "3. Exact-match search through the ORM", "6. The"):
+    headings = ("0. A fresh", "1. Encrypt", "3. Migrating", "4. Exact-match search", "6. Key")
+    for heading in headings:
         assert heading in out
+    # The five steps of encrypt_migrate, each with what it reported.
+    for command, report in (
+        ("encrypt_migrate --add-columns", "The encrypted columns already exist"),
+        ("encrypt_migrate --migrate-data", "row(s) encrypted, 0 failed"),
+        ("encrypt_migrate --verify", "Verification complete"),
+        ("encrypt_migrate --create-views", "Created view backoffice_legacyclient_encrypted"),
+        ("encrypt_migrate --drop-unencrypted --confirm", "0003_remove_plaintext_legacyclient"),
+    ):
+        assert f"$ python manage.py {command}" in out
+        assert report in out
+    assert "refused without --confirm" in out
+    assert "dual write" in out
+    # Exact-match search, on a profile and on the migrated legacy table.
     assert "found #" in out
     assert '"email_search" IN (\'apt1' in out
     assert "plaintext e-mail in the SQL: False" in out
     assert "FieldError: EncryptedSearchableString 'email'" in out
+    # Rotation, re-encryption and retirement with the database keyring.
+    assert "KEY_PROVIDER: DatabaseKeyProvider" in out
+    assert "EncryptionKeyManager().rotate_keys() -> 2" in out
+    assert "sending one token per version: apt100000001..., apt100000002..." in out
+    assert "$ python manage.py encryption_keys reencrypt\n" in out
+    assert re.search(r"backoffice\.LegacyClient: \d+ of \d+ rows moved to key version 2", out)
+    assert re.search(r"by key version: v1=0 v2=[\d,]+$", out, re.M)
+    assert "Key version 1 is retired; its key is destroyed." in out
+    assert "audit entries checked: the chain is intact." in out
+    total = re.search(r"^  total +([\d.]+) s$", out, re.M)
+    assert total is not None and float(total.group(1)) < 30
     assert re.search(r"superuser 'demo', password '\S+'", out)
     assert out.rstrip().endswith("Demo finished (--no-serve).")
     assert "Serving" not in out
+    assert _git_status() == status_before
+
+    legacy = re.search(r"on the migrated table -> \[\(\d+, '([^']+)'\)\]", out)
+    assert legacy is not None
+    admin = subprocess.run(
+        [sys.executable, "-c", _ADMIN_AFTER_DEMO, legacy.group(1)],
+        cwd=ROOT,
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert admin.returncode == 0, admin.stderr
+    assert "admin ok" in admin.stdout
 
 
 def test_seed_demo_shows_progress_and_counts(tmp_path: Path) -> None:

@@ -19,11 +19,13 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import unescape_string_literal
+from django.views.decorators.csrf import csrf_exempt
 
 from ..audit import log as audit
 from ..audit.models import AuditLogEntry
@@ -243,6 +245,8 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
         "permission": "You do not have permission to reveal this value.",
         "not_found": "There is no such object or field to reveal.",
         "rate_limited": "Too many reveals; try again later.",
+        "method": "Values are revealed by POST only.",
+        "csrf": "The request failed the CSRF check: it did not come from this site's pages.",
     }
     REVEAL_UNDECRYPTABLE = "The stored value cannot be decrypted."
     REVEAL_NOT_AUDITED = "The value was not revealed: the audit log could not record it."
@@ -423,7 +427,9 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
         name = f"{self.opts.app_label}_{self.opts.model_name}_reveal"
         reveal = path(
             "reveal/<str:model_label>/<path:object_id>/<str:field_name>/",
-            self.admin_site.admin_view(self.reveal_view),  # login, staff, CSRF, no cache
+            # Login, staff, no cache. The CSRF check is made by the view itself, after the
+            # method check, so that a refused cross-site request is audited too.
+            self.admin_site.admin_view(csrf_exempt(self.reveal_view)),
             name=name,
         )
         return [reveal, *super().get_urls()]
@@ -431,11 +437,23 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
     def reveal_view(
         self, request: HttpRequest, model_label: str, object_id: str, field_name: str
     ) -> HttpResponse:
-        """POST only: the plaintext of one field of one object, as JSON, once its audit
-        entry is written."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """POST only, CSRF-checked: the plaintext of one field of one object, as JSON,
+        once its audit entry is written. Every refusal is audited."""
         with audit.request_context(request):
+            refuse = partial(
+                self._refuse_reveal,
+                request,
+                object_id,
+                field_name,
+                model=None,
+                detail={"model": model_label[:100]},
+            )
+            if request.method != "POST":
+                response = refuse("method")
+                response["Allow"] = "POST"
+                return response
+            if _fails_csrf_check(request):
+                return refuse("csrf")
             return self._reveal(request, model_label, object_id, field_name)
 
     def _reveal(
@@ -497,7 +515,13 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
             )
         except Exception as exc:
             logger.error("refused reveal not audited: %s", type(exc).__name__)
-        status = {"permission": 403, "not_found": 404, "rate_limited": 429}[reason]
+        status = {
+            "permission": 403,
+            "not_found": 404,
+            "rate_limited": 429,
+            "method": 405,
+            "csrf": 403,
+        }[reason]
         return JsonResponse({"error": self.REVEAL_REFUSED[reason]}, status=status)
 
     def _within_reveal_rate(self, request: HttpRequest) -> bool:
@@ -514,6 +538,16 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
             cache.set(key, 1, timeout=period)
             used = 1
         return used <= limit
+
+
+def _fails_csrf_check(request: HttpRequest) -> bool:
+    """Django's CSRF check, as ``csrf_protect`` would make it."""
+    middleware = CsrfViewMiddleware(lambda request: HttpResponse())
+    return middleware.process_view(request, _checked_view, (), {}) is not None
+
+
+def _checked_view(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("never called: only passed to the CSRF check")
 
 
 def _get_object(admin: _MaskingAdmin, request: HttpRequest, object_id: str) -> Any:

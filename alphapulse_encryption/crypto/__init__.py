@@ -2,7 +2,13 @@
 
 from .cipher import TOKEN_LENGTH, TOKEN_PREFIX, Cipher, is_search_token, key_version_of
 from .envelope import FORMAT_VERSION, looks_like_envelope
-from .errors import ConfigurationError, DecryptionError, EncryptionError, KeyProviderError
+from .errors import (
+    ConfigurationError,
+    DecryptionError,
+    EncryptionError,
+    KeyProviderError,
+    PlaintextTooLarge,
+)
 from .kdf import DEFAULT_ITERATIONS
 from .keyring import Keyring, fingerprint
 
@@ -17,6 +23,7 @@ __all__ = [
     "EncryptionError",
     "KeyProviderError",
     "Keyring",
+    "PlaintextTooLarge",
     "fingerprint",
     "is_search_token",
     "key_version_of",

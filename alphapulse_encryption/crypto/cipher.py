@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 
 from . import envelope
 from .envelope import FLAG_PADDED, NONCE_SIZE
-from .errors import DecryptionError
+from .errors import ConfigurationError, DecryptionError, PlaintextTooLarge
 from .keyring import Keyring
 from .serialize import deserialize, serialize
 
@@ -20,6 +20,9 @@ TOKEN_PREFIX = "apt1"  # noqa: S105 (a format marker, not a secret)
 TOKEN_LENGTH = len(TOKEN_PREFIX) + 8 + 64  # prefix, key version as 8 hex digits, HMAC hex
 
 Normalizer = Callable[[Any], Any]
+# Told (key version, context, number of values) after values are sealed: each (version,
+# context) pair is one AES-GCM key, whose random-nonce safety bound is counted per key.
+SealObserver = Callable[[int, str, int], None]
 
 
 def _pad(data: bytes, block: int) -> bytes:
@@ -53,10 +56,26 @@ def key_version_of(text: str) -> int:
 
 
 class Cipher:
-    """Encrypts and decrypts values for a context with one :class:`Keyring`."""
+    """Encrypts and decrypts values for a context with one :class:`Keyring`.
 
-    def __init__(self, keyring: Keyring) -> None:
+    ``max_plaintext_bytes`` bounds each value's serialised size (``None``: no limit);
+    ``on_seal`` is told how many values each (key version, context) key has sealed.
+    """
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        max_plaintext_bytes: int | None = None,
+        on_seal: SealObserver | None = None,
+    ) -> None:
+        if max_plaintext_bytes is not None and (
+            type(max_plaintext_bytes) is not int or max_plaintext_bytes < 1
+        ):
+            raise ConfigurationError("MAX_PLAINTEXT_BYTES must be None or a positive integer")
         self.keyring = keyring
+        self.max_plaintext_bytes = max_plaintext_bytes
+        self.on_seal = on_seal
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.keyring!r}>"
@@ -78,8 +97,10 @@ class Cipher:
         as_json: bool = False,
     ) -> str:
         """A search token for the active version followed by the envelope."""
+        plaintext = serialize(value, as_json=as_json)
+        self._check_size(plaintext, context)  # before the token, which hashes the value
         token = self.search_token(value, context, normalizer=normalizer)
-        return token + self._seal(serialize(value, as_json=as_json), context)
+        return token + self._seal(plaintext, context)
 
     # -- search tokens -------------------------------------------------------------
 
@@ -122,15 +143,23 @@ class Cipher:
         nonces = os.urandom(NONCE_SIZE * len(values))
         results: list[str | None] = []
         append = results.append
-        for i, value in enumerate(values):
-            if value is None:
-                append(None)
-                continue
-            plaintext = serialize(value, as_json=as_json)
-            if keyring.pad_to:
-                plaintext = _pad(plaintext, keyring.pad_to)
-            nonce = nonces[i * NONCE_SIZE : (i + 1) * NONCE_SIZE]
-            append(envelope.encode(header, nonce, seal(nonce, plaintext, aad)))
+        sealed = 0
+        try:
+            for i, value in enumerate(values):
+                if value is None:
+                    append(None)
+                    continue
+                plaintext = serialize(value, as_json=as_json)
+                self._check_size(plaintext, context)
+                if keyring.pad_to:
+                    plaintext = _pad(plaintext, keyring.pad_to)
+                nonce = nonces[i * NONCE_SIZE : (i + 1) * NONCE_SIZE]
+                append(envelope.encode(header, nonce, seal(nonce, plaintext, aad)))
+                sealed += 1
+        finally:
+            # Counted even when a later value fails: the nonces were used.
+            if sealed and self.on_seal is not None:
+                self.on_seal(keyring.active_version, context, sealed)
         return results
 
     def batch_decrypt(
@@ -157,7 +186,14 @@ class Cipher:
 
     # -- internals -----------------------------------------------------------------
 
+    def _check_size(self, plaintext: bytes, context: str) -> None:
+        # The type tag is not the caller's data: a str of exactly the limit in UTF-8 fits.
+        limit = self.max_plaintext_bytes
+        if limit is not None and len(plaintext) - 1 > limit:
+            raise PlaintextTooLarge(context, len(plaintext) - 1, limit)
+
     def _seal(self, plaintext: bytes, context: str) -> str:
+        self._check_size(plaintext, context)
         keyring = self.keyring
         flags = 0
         if keyring.pad_to:
@@ -167,6 +203,8 @@ class Cipher:
         nonce = os.urandom(NONCE_SIZE)
         aead = keyring.data_aead(keyring.active_version, context)
         sealed = aead.encrypt(nonce, plaintext, header + context.encode("utf-8"))
+        if self.on_seal is not None:
+            self.on_seal(keyring.active_version, context, 1)
         return envelope.encode(header, nonce, sealed)
 
     def _open(self, env: envelope.Envelope, context: str) -> bytes:

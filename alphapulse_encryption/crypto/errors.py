@@ -27,6 +27,19 @@ class KeyProviderError(EncryptionError):
     """A key provider cannot do what was asked (read-only, unreachable, ...)."""
 
 
+class PlaintextTooLarge(ValueError):
+    """A value is larger than ``MAX_PLAINTEXT_BYTES``: refused before it is encrypted."""
+
+    def __init__(self, context: str, size: int, limit: int) -> None:
+        self.context = context
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the value for context {context!r} is {size:,} bytes, over the limit of "
+            f"{limit:,} bytes per value (MAX_PLAINTEXT_BYTES)"
+        )
+
+
 class DecryptionError(EncryptionError):
     """A stored value could not be decrypted; ``reason`` says why."""
 

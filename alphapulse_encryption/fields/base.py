@@ -17,7 +17,9 @@ from django.db.models.functions import Cast
 from django.db.models.lookups import IsNull
 from django.db.models.query_utils import DeferredAttribute
 
-from ..crypto import DecryptionError
+from ..conf import encryption_settings
+from ..crypto import DecryptionError, key_version_of
+from ..crypto.serialize import serialize
 from ..keys import current_cipher
 from ..signals import decryption_failed
 
@@ -67,6 +69,13 @@ class Sealed:
 
     def __repr__(self) -> str:
         return "<Sealed: encrypted value, not read yet>"
+
+
+def _under_active_key(stored: str) -> bool:
+    try:
+        return key_version_of(stored) == current_cipher().keyring.active_version
+    except DecryptionError:
+        return True  # not a readable envelope: nothing to move, keep it as it is
 
 
 class EncryptedAttribute(DeferredAttribute):
@@ -153,6 +162,11 @@ class EncryptedFieldMixin(Field):
     non_db_attrs = (*Field.non_db_attrs, "migrate_from", "mask")
     allowed_lookups: ClassVar[frozenset[str]] = frozenset({"isnull"})
     as_json: ClassVar[bool] = False
+    default_error_messages = {
+        "max_plaintext_bytes": (
+            "Ensure this value is at most %(limit)s bytes once encoded (it is %(size)s bytes)."
+        ),
+    }
 
     def __init__(
         self,
@@ -282,6 +296,29 @@ class EncryptedFieldMixin(Field):
         owner = model._meta.label if model is not None else "<unbound>"
         return f"{type(self).__name__} '{self.name}' on {owner}"
 
+    # -- validation -----------------------------------------------------------------
+
+    def validate(self, value: Any, model_instance: Model | None) -> None:
+        super().validate(value, model_instance)
+        self._validate_plaintext_size(value)
+
+    def _validate_plaintext_size(self, value: Any) -> None:
+        """``MAX_PLAINTEXT_BYTES`` as a validation error, before saving would raise
+        ``PlaintextTooLarge``."""
+        limit = encryption_settings.MAX_PLAINTEXT_BYTES
+        if value is None or type(limit) is not int:
+            return
+        try:
+            size = len(serialize(self.get_prep_value(value), as_json=self.as_json)) - 1
+        except (ValidationError, ValueError, TypeError):
+            return  # not a value of this field: other validation reports it
+        if size > limit:
+            raise ValidationError(
+                self.error_messages["max_plaintext_bytes"],
+                code="max_plaintext_bytes",
+                params={"limit": limit, "size": size},
+            )
+
     # -- values to the database ---------------------------------------------------
 
     def pre_save(self, model_instance: Model, add: bool) -> Any:
@@ -292,6 +329,13 @@ class EncryptedFieldMixin(Field):
                 setattr(model_instance, self.attname, value)
                 return value
         stored = model_instance.__dict__.get(self.attname)
+        if isinstance(stored, Sealed) and not _under_active_key(stored.stored):
+            # Loaded before a rotation: `reencrypt` may have moved the row since, and
+            # writing this ciphertext back would undo that, so it is stored anew.
+            value = self.from_db_value(stored.stored, None, None)
+            if not isinstance(value, UndecryptableValue):
+                setattr(model_instance, self.attname, value)
+                return super().pre_save(model_instance, add)
         if isinstance(stored, Sealed | UndecryptableValue):
             return stored  # never read (or unreadable): written back unchanged
         return super().pre_save(model_instance, add)
@@ -308,7 +352,9 @@ class EncryptedFieldMixin(Field):
         if plaintext is None:
             return None
         try:
-            return self.to_python(plaintext)
+            value = self.to_python(plaintext)
+            self._validate_plaintext_size(value)
+            return value
         except (ValidationError, ValueError, TypeError):
             logger.warning(
                 "dual write: %s cannot hold the value of '%s'; left pending",

@@ -11,6 +11,7 @@ from ..conf import encryption_settings
 from ..crypto import Cipher, DecryptionError, Keyring
 from .events import logger, record_key_operation
 from .providers import KeyProvider, KeyVersionInfo
+from .usage import counter
 
 __all__ = [
     "EncryptionKeyManager",
@@ -21,8 +22,10 @@ __all__ = [
     "reset",
 ]
 
-# A value naming an unknown, newer key version makes us reload the keyring at once; an
-# attacker could forge such values, so forced reloads are at most this frequent.
+# A value naming an unknown, newer key version makes us reload the keyring at once. An
+# attacker could forge such values, so after a reload that did not find the version the
+# next forced reload waits this long; reloads that find their version (real rotations,
+# however close together) are not limited.
 MIN_FORCED_RELOAD_SECONDS = 1.0
 
 _lock = threading.Lock()
@@ -102,7 +105,11 @@ def current_cipher() -> Cipher:
     cipher = _state.get("cipher")
     keyring = current_keyring()
     if not isinstance(cipher, Cipher) or cipher.keyring is not keyring:
-        cipher = _RefreshingCipher(keyring)
+        cipher = _RefreshingCipher(
+            keyring,
+            max_plaintext_bytes=encryption_settings.MAX_PLAINTEXT_BYTES,
+            on_seal=counter.add,
+        )
         _state["cipher"] = cipher
     return cipher
 
@@ -117,14 +124,15 @@ def refresh(stale: Keyring, missing_version: int) -> Keyring | None:
         if isinstance(current, Keyring) and missing_version in current.versions:
             return current  # another thread reloaded already
         provider = _provider()
-        last = _state.get("forced_at")
+        last = _state.get("fruitless_reload_at")
         now = _now()
         if provider.cache_seconds() is None or (
             last is not None and now - last < MIN_FORCED_RELOAD_SECONDS
         ):
             return None
-        _state["forced_at"] = now
         keyring, changed = _load_locked()
+        if missing_version not in keyring.versions:
+            _state["fruitless_reload_at"] = now
     if changed:
         _record_load(keyring)
     return keyring if missing_version in keyring.versions else None

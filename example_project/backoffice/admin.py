@@ -8,6 +8,8 @@ number) by exact match through their search token.
 """
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from alphapulse_encryption.admin import EncryptedModelAdmin
 
@@ -68,8 +70,40 @@ class RiskMetricAdmin(EncryptedModelAdmin):
 
 
 @admin.register(models.LegacyClient)
-class LegacyClientAdmin(admin.ModelAdmin):
-    """Plaintext columns from before encryption (until ``encrypt_migrate`` moves them)."""
+class LegacyClientAdmin(EncryptedModelAdmin):
+    """The legacy table through its encrypted twins only, read-only.
 
-    list_display = ["id", "full_name", "email", "credit_score"]
-    search_fields = ["full_name", "email"]
+    It never reads the plaintext columns, so it works while they exist and after
+    ``encrypt_migrate --drop-unencrypted`` has dropped them but before the model code
+    is edited to match (the state the demo leaves the database in). Read-only, because
+    while the plaintext columns exist they stay the source of truth.
+    """
+
+    list_display = ["id", "full_name_encrypted", "email_encrypted", "credit_score_encrypted"]
+    search_fields = ["email_encrypted"]  # exact match, through the search token
+    fields = [
+        "full_name_encrypted",
+        "email_encrypted",
+        "tax_id_encrypted",
+        "credit_score_encrypted",
+        "preferences_encrypted",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.LegacyClient]:
+        plaintext = [
+            getattr(field, "migrate_from", None) for field in self.model._meta.concrete_fields
+        ]
+        return super().get_queryset(request).defer(*filter(None, plaintext))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: models.LegacyClient | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: models.LegacyClient | None = None
+    ) -> bool:
+        return False

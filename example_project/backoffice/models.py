@@ -1,4 +1,5 @@
-"""The trading back office's models: every encrypted field type, plus one plaintext table."""
+"""The trading back office's models: every encrypted field type, plus a legacy table whose
+plaintext columns are being migrated to encrypted ones."""
 
 from django.db import models
 
@@ -135,9 +136,12 @@ class RiskMetric(models.Model):
 
 
 class LegacyClient(models.Model):
-    """A table from before encryption: its sensitive columns still hold plaintext.
+    """A table from before encryption, half-way through ``encrypt_migrate``.
 
-    It exists to demonstrate moving existing columns to encrypted ones (``encrypt_migrate``).
+    The plaintext columns are the original ones. Each has an encrypted twin declared with
+    ``migrate_from=``: the state after step 1 (``--add-columns``), whose migration
+    (0002) is committed. Seeded rows hold plaintext only, as rows written before the
+    twins existed; the demo runs steps 2 to 5 on them (see docs/migration.md).
     """
 
     full_name = models.CharField(max_length=120)
@@ -145,6 +149,23 @@ class LegacyClient(models.Model):
     tax_id = models.CharField(max_length=20)
     credit_score = models.IntegerField()
     preferences = models.JSONField(default=dict, blank=True)
+
+    full_name_encrypted = EncryptedString(
+        "full name", max_length=120, null=True, blank=True, migrate_from="full_name"
+    )
+    email_encrypted = EncryptedSearchableString(
+        "e-mail", normalize="strip+lower", null=True, blank=True, migrate_from="email"
+    )
+    email_encrypted_search = SearchTokenIndex("email_encrypted")
+    tax_id_encrypted = EncryptedString(
+        "tax id", max_length=20, null=True, blank=True, migrate_from="tax_id"
+    )
+    credit_score_encrypted = EncryptedInteger(
+        "credit score", null=True, blank=True, migrate_from="credit_score"
+    )
+    preferences_encrypted = EncryptedJSON(
+        "preferences", null=True, blank=True, migrate_from="preferences"
+    )
 
     class Meta:
         ordering = ["id"]

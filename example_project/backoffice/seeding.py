@@ -46,6 +46,30 @@ def _bulk(model: type[M], objects: Sequence[M]) -> list[M]:
     return list(objects)
 
 
+def legacy_plaintext_columns() -> bool:
+    """Whether the legacy table still has its plaintext columns (``encrypt_migrate
+    --drop-unencrypted`` removes them from the database; the model still declares them
+    until its code is edited)."""
+    table = connection.ops.quote_name(LegacyClient._meta.db_table)
+    with connection.cursor() as cursor:
+        # Not introspection.get_table_description(): on SQLite it cannot parse the
+        # generated search-token column.
+        cursor.execute(f"SELECT * FROM {table} WHERE 1 = 0")  # noqa: S608
+        columns = {column[0] for column in cursor.description}
+    return LegacyClient._meta.get_field("email").column in columns
+
+
+def _as_before_encryption(clients: Sequence[LegacyClient]) -> None:
+    # Dual write filled the encrypted twins on insert; legacy rows are meant to be rows
+    # written before the twins existed, which encrypt_migrate --migrate-data encrypts.
+    twins = {
+        field.name: None
+        for field in LegacyClient._meta.concrete_fields
+        if getattr(field, "migrate_from", None)
+    }
+    LegacyClient.objects.filter(pk__in=[client.pk for client in clients]).update(**twins)
+
+
 def flush() -> None:
     """Delete every seeded row (children first)."""
     for model in reversed(SEEDED_MODELS):
@@ -56,24 +80,26 @@ def seed(
     accounts: int, *, seed: int | None = None, progress: Progress | None = None
 ) -> dict[str, int]:
     """Create ``accounts`` trading accounts with owners, positions, trades, P&L history and
-    risk metrics, plus as many plaintext legacy clients. Returns rows created per model."""
+    risk metrics, plus as many legacy clients holding plaintext only (none once the legacy
+    table's plaintext columns are dropped). Returns rows created per model."""
     if seed is not None:
         random.seed(seed)
         factory.random.reseed_random(seed)
         factories.fake.seed_instance(seed)
     counts = {model.__name__: 0 for model in SEEDED_MODELS}
+    with_legacy = legacy_plaintext_columns()
     done = 0
     while done < accounts:
         size = min(CHUNK, accounts - done)
         with transaction.atomic():
-            _seed_chunk(size, counts)
+            _seed_chunk(size, counts, with_legacy)
         done += size
         if progress is not None:
             progress(done, accounts, counts)
     return counts
 
 
-def _seed_chunk(size: int, counts: dict[str, int]) -> None:
+def _seed_chunk(size: int, counts: dict[str, int], with_legacy: bool) -> None:
     # Roughly one client in five holds a second account.
     owners = _bulk(UserProfile, factories.UserProfileFactory.build_batch(max(1, size * 4 // 5)))
     accounts = _bulk(
@@ -91,7 +117,10 @@ def _seed_chunk(size: int, counts: dict[str, int]) -> None:
         factories.PnLSnapshotFactory.reset_sequence()
         snapshots += factories.PnLSnapshotFactory.build_batch(PNL_DAYS, account=account)
         risk += factories.RiskMetricFactory.build_batch(random.randint(1, 3), account=account)
-    legacy = factories.LegacyClientFactory.build_batch(size)
+    legacy: list[LegacyClient] = []
+    if with_legacy:
+        legacy = _bulk(LegacyClient, factories.LegacyClientFactory.build_batch(size))
+        _as_before_encryption(legacy)
     for model, objects in (
         (UserProfile, owners),
         (TradingAccount, accounts),
@@ -99,6 +128,6 @@ def _seed_chunk(size: int, counts: dict[str, int]) -> None:
         (Trade, _bulk(Trade, trades)),
         (PnLSnapshot, _bulk(PnLSnapshot, snapshots)),
         (RiskMetric, _bulk(RiskMetric, risk)),
-        (LegacyClient, _bulk(LegacyClient, legacy)),
+        (LegacyClient, legacy),
     ):
         counts[model.__name__] += len(objects)

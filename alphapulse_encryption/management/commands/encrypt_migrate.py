@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from ...crypto import EncryptionError
 from ...migration import data, pairs, schema, verify, views
@@ -57,6 +58,11 @@ class Command(BaseCommand):
     )
     HISTORY = "{error}. Hint: `manage.py showmigrations` shows the state of each app."
     ENCRYPTION = "{error}. Hint: check the key configuration with `manage.py check`."
+    DATABASE_FAILED = (
+        "The database failed during the run ({error}). Batches committed before the failure "
+        "are kept; the batch in progress was rolled back. Hint: run the same command again "
+        "to resume: rows already encrypted are skipped."
+    )
 
     # -- reports ------------------------------------------------------------------------
     COLUMNS_EXIST = "The encrypted columns already exist in the database: {columns}."
@@ -170,6 +176,10 @@ class Command(BaseCommand):
             raise CommandError(self.HISTORY.format(error=exc)) from exc
         except EncryptionError as exc:
             raise CommandError(self.ENCRYPTION.format(error=exc)) from exc
+        except DatabaseError as exc:
+            if chosen != ["migrate_data"]:
+                raise
+            raise CommandError(self.DATABASE_FAILED.format(error=database_error(exc))) from exc
 
     def _say(self, message: str, level: int = 1) -> None:
         if self.verbosity >= level:
@@ -315,3 +325,9 @@ class Command(BaseCommand):
             for name, source in change.encrypted_fields:
                 self._say(self.EDIT_REMOVE_OPTION.format(field=name, source=source))
         self._say(self.EDIT_DONE)
+
+
+def database_error(exc: DatabaseError) -> str:
+    """The error's type and first line: enough to act on, short of the full statement."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__

@@ -7,10 +7,12 @@ import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from ...crypto import EncryptionError
-from ...keys import EncryptionKeyManager
+from ...keys import EncryptionKeyManager, usage
 from ...keys import reencrypt as service
+from .encrypt_migrate import database_error
 
 
 class Command(BaseCommand):
@@ -23,9 +25,27 @@ class Command(BaseCommand):
     USAGE_HEADER = "Stored values by key version:"
     USAGE_LINE = "  {field}: {counts}"
     NO_VALUES = "no values"
+    ENCRYPTIONS_HEADER = (
+        "Encryptions per key version (AES-GCM with random nonces: at most 2**32 per "
+        "version and context; warning at {warn_at:,}):"
+    )
+    ENCRYPTIONS_LINE = (
+        "  version {version}: {total:,} in {contexts} context(s); most under one context: "
+        "{busiest:,} ({busiest_context})"
+    )
+    NO_ENCRYPTIONS = "  none counted yet"
+    ENCRYPTIONS_WARNING = (
+        "Key version {version} has encrypted {count:,} values under {context}, past "
+        "KEY_USAGE_WARN_AT ({warn_at:,}; the bound is 2**32). Rotate to a new key version."
+    )
     ROTATED = "Key version {version} is now active."
     REENCRYPT_BATCH = "{model}: {scanned} rows scanned, {moved} moved, {failed} failed"
     REENCRYPT_DONE = "{model}: {moved} of {scanned} rows moved to key version {version}."
+    REENCRYPT_DATABASE_FAILED = (
+        "The database failed during the run ({error}). Batches committed before the failure "
+        "are kept; the batch in progress was rolled back. Hint: run `manage.py encryption_keys "
+        "reencrypt` again to resume: rows already under the active version are skipped."
+    )
     REENCRYPT_FAILED = (
         "{model}: {failed} row(s) could not be decrypted and were left as they are (pk: {pks})."
     )
@@ -85,6 +105,7 @@ class Command(BaseCommand):
                     version=info.version, status=info.status, fingerprint=info.fingerprint
                 )
             )
+        self._encryption_counts(versions)
         usage = service.key_version_usage()
         if not usage:
             return
@@ -99,6 +120,27 @@ class Command(BaseCommand):
                 self.USAGE_LINE.format(field=entry.label, counts=" ".join(parts) or self.NO_VALUES)
             )
 
+    def _encryption_counts(self, versions: list[Any]) -> None:
+        usage.counter.flush()
+        counts = usage.usage_counts()
+        warn_at = usage.warn_at()
+        self.stdout.write(self.ENCRYPTIONS_HEADER.format(warn_at=warn_at))
+        per_version = usage.usage_by_version(counts)
+        for entry in per_version:
+            self.stdout.write(self.ENCRYPTIONS_LINE.format(**vars(entry)))
+        if not per_version:
+            self.stdout.write(self.NO_ENCRYPTIONS)
+        # Only the active version encrypts; an older one near the bound is no risk any more.
+        active = [info.version for info in versions if info.status == "active"]
+        for version, context, count in usage.over_threshold(active, counts):
+            self.stderr.write(
+                self.style.WARNING(
+                    self.ENCRYPTIONS_WARNING.format(
+                        version=version, context=context, count=count, warn_at=warn_at
+                    )
+                )
+            )
+
     def _rotate(self, **options: Any) -> None:
         version = EncryptionKeyManager().rotate_keys()
         self.stdout.write(self.style.SUCCESS(self.ROTATED.format(version=version)))
@@ -108,7 +150,12 @@ class Command(BaseCommand):
             if verbosity >= 2:
                 self.stdout.write(self.REENCRYPT_BATCH.format(**vars(progress)))
 
-        results = service.reencrypt(model, batch_size=batch_size, on_batch=report)
+        try:
+            results = service.reencrypt(model, batch_size=batch_size, on_batch=report)
+        except DatabaseError as exc:
+            raise CommandError(
+                self.REENCRYPT_DATABASE_FAILED.format(error=database_error(exc))
+            ) from exc
         version = EncryptionKeyManager().active_version
         for progress in results:
             if verbosity >= 1:
