@@ -29,13 +29,13 @@ class AlphapulseEncryptionConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
         from .audit.receivers import connect_receivers
-        from .fields import dualwrite
+        from .fields import queryset
         from .serializers import register
 
         register()
         connect_receivers()
         for model in apps.get_models():
-            dualwrite.install(model)
+            queryset.install(model)
 
         setting_changed.connect(_on_setting_changed, dispatch_uid="alphapulse_encryption")
         request_finished.connect(_flush_key_usage, dispatch_uid="alphapulse_encryption.usage")

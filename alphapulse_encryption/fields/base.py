@@ -383,21 +383,6 @@ class EncryptedFieldMixin(Field):
     def encrypt(self, value: Any) -> str:
         return current_cipher().encrypt(value, self.encryption_context, as_json=self.as_json)
 
-    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        # QuerySet.update() hands expressions straight to SQL; refuse the ones that would
-        # write something other than a value encrypted for this field. (Django < 6.1.)
-        if hasattr(value, "resolve_expression"):
-            self.check_assigned_expression(value)
-        return "%s"
-
-    def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> Any:
-        """Django 6.1+'s form of :meth:`get_placeholder`."""
-        placeholder = self.get_placeholder(value, compiler, connection)
-        if hasattr(value, "as_sql"):
-            sql, params = compiler.compile(value)
-            return placeholder % sql, params
-        return placeholder, (value,)
-
     def check_assigned_expression(self, expression: Any) -> None:
         if isinstance(expression, Value):
             if expression.value is None or expression._output_field_or_none is self:  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ..fields.base import EncryptedFieldMixin
-from ..fields.dualwrite import migrating_fields
+from ..fields.queryset import migrating_fields
 from ..fields.searchable import SearchTokenIndex
 
 

@@ -270,3 +270,41 @@ def test_datetime_int_json_decimal_bool_store_ciphertext_on_every_write_path(wri
     Position.objects.filter(pk=position.pk).update(quantity=27182818)
     assert_no_plaintext(Position, position.pk, ["27182818", "2.7182"])
     assert Position.objects.get(pk=position.pk).quantity == 27182818
+
+
+def test_bulk_create_keeps_djangos_fast_insert_path():
+    """Encrypted fields define no get_placeholder(), so PostgreSQL can use UNNEST."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customer = CustomerFactory()
+    with CaptureQueriesContext(connection) as ctx:
+        TradingAccount.objects.bulk_create(
+            [TradingAccount(customer=customer, account_number=f"N{i}") for i in range(5)]
+        )
+    assert TradingAccount.objects.filter(account_number="N3").count() == 1
+    insert = next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith("INSERT"))
+    if connection.vendor == "postgresql":
+        assert "UNNEST" in insert
+
+
+def test_a_refused_update_leaves_the_transaction_usable():
+    from django.core.exceptions import FieldError
+    from django.db.models import F
+
+    account = TradingAccountFactory()
+    with transaction.atomic():
+        with pytest.raises(FieldError):
+            TradingAccount.objects.update(balance=F("balance") + 1)
+        # Refused before any SQL ran: the transaction is not marked for rollback.
+        assert TradingAccount.objects.get(pk=account.pk).balance == 10_500.25
+
+
+def test_saving_an_expression_assigned_to_an_encrypted_attribute_is_refused():
+    from django.core.exceptions import FieldError
+    from django.db.models import F
+
+    account = TradingAccountFactory()
+    account.balance = F("balance") + 1
+    with pytest.raises(FieldError, match="balance"), transaction.atomic():
+        account.save()

@@ -1,8 +1,14 @@
-"""Dual write for ``QuerySet.update()``, ``bulk_update()`` and ``save(update_fields=...)``.
+"""The queryset of models with encrypted fields: ``update()`` and ``bulk_update()`` checks.
 
-``pre_save`` covers save, create and bulk_create. The queryset methods never call it, so
-``AppConfig.ready`` gives the managers of models with ``migrate_from`` fields a queryset
-class that adds the encrypted column whenever its plaintext source is written.
+``AppConfig.ready`` gives the managers of every model with encrypted fields a queryset
+class that (a) refuses, before any SQL runs, an ``update()`` that would set an encrypted
+column from a database expression (the database only sees ciphertext), and (b) for fields
+declared with ``migrate_from``, also writes the encrypted column whenever its plaintext
+source is written ("dual write"; ``pre_save`` covers save, create and bulk_create, and a
+``pre_save`` receiver guards ``save(update_fields=...)``).
+
+The check lives here rather than in ``Field.get_placeholder()`` because defining that
+method stops Django from using its fast ``UNNEST`` bulk insert on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from django.db.models.signals import pre_save
 from .base import EncryptedFieldMixin
 
 
+def encrypted_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedFieldMixin)]
+
+
 def migrating_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
     return [
         f
@@ -25,10 +35,14 @@ def migrating_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
     ]
 
 
-class DualWriteQuerySetMixin:
+class EncryptedQuerySetMixin:
     model: type[models.Model]
 
     def update(self, **kwargs: Any) -> int:
+        for field in encrypted_fields(self.model):
+            for name in {field.name, field.attname}.intersection(kwargs):
+                if hasattr(kwargs[name], "resolve_expression"):
+                    field.check_assigned_expression(kwargs[name])
         for field in migrating_fields(self.model):
             source = field.migrate_from_field()
             key = next((k for k in (source.name, source.attname) if k in kwargs), None)
@@ -69,18 +83,19 @@ def _check_update_fields(sender: type[models.Model], update_fields: Any = None, 
 
 
 def install(model: type[models.Model]) -> None:
-    """Give ``model``'s managers the dual-write queryset (idempotent)."""
-    if not migrating_fields(model):
+    """Give ``model``'s managers the encrypted-field queryset (idempotent)."""
+    if not encrypted_fields(model):
         return
     # The declared managers too: the app registry rebuilds _meta.managers from copies of
     # them whenever its cache is cleared (apps.clear_cache(), a model registered later).
-    for manager in (*model._meta.local_managers, *model._meta.managers):
+    managers = (*model._meta.local_managers, *model._meta.managers, model._meta.base_manager)
+    for manager in managers:
         manager_class = type(manager)
         queryset_class = manager._queryset_class  # type: ignore[attr-defined]
-        if issubclass(queryset_class, DualWriteQuerySetMixin):
+        if issubclass(queryset_class, EncryptedQuerySetMixin):
             continue
         dual_queryset = type(
-            f"DualWrite{queryset_class.__name__}", (DualWriteQuerySetMixin, queryset_class), {}
+            f"Encrypted{queryset_class.__name__}", (EncryptedQuerySetMixin, queryset_class), {}
         )
         # The subclass keeps its base's name and module, so tools that resolve a manager's
         # type by its import path (django-stubs' mypy plugin) still find it.
@@ -93,4 +108,5 @@ def install(model: type[models.Model]) -> None:
                 "__qualname__": manager_class.__qualname__,
             },
         )
-    pre_save.connect(_check_update_fields, sender=model, dispatch_uid=f"ape-dual-write-{model}")
+    if migrating_fields(model):
+        pre_save.connect(_check_update_fields, sender=model, dispatch_uid=f"ape-dual-write-{model}")
