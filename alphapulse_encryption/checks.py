@@ -94,15 +94,16 @@ def check_key_usage(
     check, so it runs under ``migrate`` and ``check --database default`` only."""
     from django.db import DatabaseError
 
-    from .keys import current_keyring
+    from .keys import EncryptionKeyManager
     from .keys.usage import NONCE_BOUND, counter, over_threshold
 
     if not databases or _check_limits():
         return []
     try:
         counter.flush_if_due()
-        active = current_keyring().active_version
-        found = over_threshold([active])
+        # The versions as the provider lists them: no key is unwrapped, none created.
+        versions = EncryptionKeyManager().key_versions()
+        found = over_threshold([info.version for info in versions if info.status == "active"])
     except (EncryptionError, DatabaseError):
         return []  # no keys (W001/E00x say so) or no table yet (before migrate)
     return [

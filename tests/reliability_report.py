@@ -70,14 +70,10 @@ def table(runs: dict[str, dict[str, Any]], markdown: bool) -> str:
     headers = ["", *(NAMES.get(v, v) for v in runs)]
     body = [[label, *(f"{run['figures'][key]:,}" for run in runs.values())] for key, label in ROWS]
     body.append(["tests failed", *(str(len(run["failed"])) for run in runs.values())])
+    body.append(["Django", *(run["django"] for run in runs.values())])
+    body.append(["seconds", *(f"{run['seconds']:.0f}" for run in runs.values())])
     body.append(
-        [
-            "run",
-            *(
-                f"{run['finished'][:10]}, Django {run['django']}, {run['seconds']:.0f} s"
-                for run in runs.values()
-            ),
-        ]
+        ["finished (UTC)", *(run["finished"][:16].replace("T", " ") for run in runs.values())]
     )
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]

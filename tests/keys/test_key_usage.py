@@ -255,3 +255,13 @@ def test_an_explicit_flush_inside_the_callers_transaction_is_rolled_back_with_it
         fresh_counter.flush()
         raise RuntimeError("the caller's transaction fails")
     assert _table() == {}
+
+
+@pytest.mark.django_db
+def test_the_database_check_creates_no_key_version(settings):
+    from alphapulse_encryption.models import KeyVersion
+    from tests.keys.conftest import database_keyring_settings
+
+    settings.ALPHAPULSE_ENCRYPTION = database_keyring_settings()
+    assert check_key_usage(databases=["default"]) == []
+    assert not KeyVersion.objects.exists()  # an empty keyring is bootstrapped on use only

@@ -193,7 +193,8 @@ def test_killed_runs_resume_and_lose_no_row(worker, tmp_path, reliability, kind)
         assert result["ok"] and result["audit_ok"], (kill, seed, result)
         assert result["checked"] == ROWS[kind]
         mid_run += died and 0 < result["left_by_the_killed_run"] < scenarios.work(kind, ROWS[kind])
-    assert killed >= len(KILLS) - 1, f"too few kills (seed {seed})"
+    # A random delay may outlast a run; every kill at a commit lands.
+    assert killed >= sum(kill != "delay" for kill in KILLS), f"seed {seed}"
     # Every kill at a commit leaves part of the work done and part to do (a random delay
     # may also land before the first batch or after the last).
     assert mid_run >= sum(kill != "delay" for kill in KILLS), f"seed {seed}"

@@ -389,8 +389,8 @@ class Command(BaseCommand):
     # -- 6. rotation ----------------------------------------------------------------
 
     def key_status(self, title: str) -> Counter[str]:
-        """Run ``encryption_keys status``; show its key versions, a few of its per-field
-        lines and the totals per version."""
+        """Run ``encryption_keys status``; show its key versions and encryption counts, a
+        few of its per-field lines, and the stored values per version in total."""
         self.say(title)
         out, _ = self.run("encryption_keys", "status", show=False)
         totals: Counter[str] = Counter()
@@ -398,7 +398,9 @@ class Command(BaseCommand):
         for line in out.splitlines():
             match = _USAGE_LINE.match(line)
             if match is None:
-                if line.startswith("version"):
+                # The key versions, and how many values each has encrypted (AES-GCM's
+                # random nonces allow 2**32 per key); not the per-field header.
+                if not line.startswith("Stored values"):
                     self.say(f"  {line}")
                 continue
             fields += 1
