@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models.signals import post_migrate
 
-from ..signals import decryption_failed, key_operation
+from ..signals import decryption_failed, key_operation, migration_run
 from .log import record
 from .models import AuditLogEntry
 from .permissions import create_reveal_permissions
@@ -19,6 +19,7 @@ logger = logging.getLogger("alphapulse_encryption.audit")
 def connect_receivers() -> None:
     decryption_failed.connect(_on_decryption_failed, dispatch_uid="alphapulse_encryption.audit")
     key_operation.connect(_on_key_operation, dispatch_uid="alphapulse_encryption.audit")
+    migration_run.connect(_on_migration_run, dispatch_uid="alphapulse_encryption.audit")
     post_migrate.connect(
         create_reveal_permissions, dispatch_uid="alphapulse_encryption.reveal_permissions"
     )
@@ -47,6 +48,15 @@ def _on_key_operation(
             "provider": getattr(sender, "__name__", None),
             "key_version": key_version,
         },
+    )
+
+
+def _on_migration_run(
+    sender: Any, step: str, table: str | None, outcome: str, **kwargs: Any
+) -> None:
+    _record(
+        AuditLogEntry.Action.MIGRATION_RUN,
+        detail={"step": step, "table": table, "outcome": outcome},
     )
 
 

@@ -398,9 +398,10 @@ class EncryptedFieldMixin(Field):
         elif isinstance(expression, Cast):
             self.check_assigned_expression(expression.source_expressions[0])
             return
+        kind = type(expression).__name__  # not its repr: that would show the value
         raise FieldError(
-            f"{self.describe()} cannot be set from the database expression {expression!r}: "
-            f"the database only sees ciphertext; assign a Python value instead"
+            f"{self.describe()} cannot be set from the database expression {kind}(): "
+            "the database only sees ciphertext; assign a Python value instead"
         )
 
     # -- values from the database -------------------------------------------------

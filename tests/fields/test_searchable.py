@@ -220,3 +220,20 @@ def test_the_token_column_is_fixed_width_and_has_no_pattern_index():
         constraints = connection.introspection.get_constraints(cursor, "testapp_customer")
     on_token = [name for name, c in constraints.items() if c["columns"] == ["email_search"]]
     assert len(on_token) == 1, constraints  # the unique index only, no "_like" twin
+
+
+def test_rewriting_rows_as_the_docs_show_recomputes_their_tokens():
+    """docs/searchable.md: after a normalize= change, bulk_update rewrites the tokens."""
+    from itertools import islice
+
+    customer = CustomerFactory(email="Mixed@Example.com")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE testapp_customer SET email = %s WHERE id = %s",
+            ["apt1" + "0" * 72 + raw_row(Customer, customer.pk)["email"][76:], customer.pk],
+        )
+    assert not Customer.objects.filter(email="mixed@example.com").exists()
+    rows = Customer.objects.only("pk", "email").iterator(chunk_size=1000)
+    while batch := list(islice(rows, 1000)):
+        Customer.objects.bulk_update(batch, ["email"])
+    assert Customer.objects.get(email="mixed@example.com") == customer

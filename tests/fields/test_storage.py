@@ -308,3 +308,14 @@ def test_saving_an_expression_assigned_to_an_encrypted_attribute_is_refused():
     account.balance = F("balance") + 1
     with pytest.raises(FieldError, match="balance"), transaction.atomic():
         account.save()
+
+
+def test_the_refusal_of_an_expression_does_not_repeat_the_assigned_value():
+    from django.core.exceptions import FieldError
+    from django.db.models import Value
+
+    TradingAccountFactory()
+    with pytest.raises(FieldError) as info:
+        TradingAccount.objects.update(risk_profile=Value("top-secret-profile"))
+    assert "top-secret-profile" not in str(info.value)
+    assert "Value()" in str(info.value)

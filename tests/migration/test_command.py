@@ -104,3 +104,22 @@ def test_add_columns_reports_columns_that_exist():
     output = run("--add-columns")
     assert Command.COLUMNS_EXIST.split(":")[0] in output
     assert f"{TABLE}.email_encrypted" in output
+
+
+@pytest.mark.django_db
+def test_every_run_is_recorded_in_the_audit_log():
+    from alphapulse_encryption.audit.models import AuditLogEntry
+
+    make_legacy_clients(2)
+    call_command("encrypt_migrate", "--migrate-data", stdout=StringIO())
+    with pytest.raises(CommandError):
+        call_command("encrypt_migrate", "--create-views", "--table", "nope", stdout=StringIO())
+    runs = list(
+        AuditLogEntry.objects.filter(action="migration_run")
+        .order_by("pk")
+        .values_list("detail", flat=True)
+    )
+    assert [(r["step"], r["outcome"]) for r in runs] == [
+        ("migrate_data", "ok"),
+        ("create_views", "error"),
+    ]

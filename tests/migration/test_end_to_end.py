@@ -61,6 +61,7 @@ def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search
     with pytest.raises(CommandError, match="--confirm"):
         run("--drop-unencrypted")
     output = run("--drop-unencrypted", "--confirm")
+    assert "Dropped the plaintext column(s) testapp.LegacyClient.email" in output
     assert "- delete the field `email`" in output
     assert '- remove migrate_from="balance" from `balance_encrypted`' in output
     assert len(list(legacy_before_encryption.glob("0004_remove_plaintext_*.py"))) == 1

@@ -12,6 +12,7 @@ from django.db import DatabaseError
 
 from ...crypto import EncryptionError
 from ...migration import data, pairs, schema, verify, views
+from ...signals import migration_run
 
 STEPS = ("add_columns", "migrate_data", "verify", "create_views", "drop_unencrypted")
 
@@ -155,8 +156,19 @@ class Command(BaseCommand):
         if options["retry_failed"] and chosen != ["migrate_data"]:
             raise CommandError(self.RETRY_ONLY_WITH_MIGRATE)
         self.verbosity = options["verbosity"]
+        outcome = "error"
         try:
-            getattr(self, f"_{chosen[0]}")(**options)
+            self._run_step(chosen[0], options)
+            outcome = "ok"
+        finally:
+            # Every run is audited, successful or not (the audit log listens).
+            migration_run.send_robust(
+                sender=type(self), step=chosen[0], table=options["table"], outcome=outcome
+            )
+
+    def _run_step(self, step: str, options: dict[str, Any]) -> None:
+        try:
+            getattr(self, f"_{step}")(**options)
         except pairs.NoMigratingFields as exc:
             raise CommandError(self.NO_MIGRATING_FIELDS) from exc
         except pairs.UnknownTable as exc:
@@ -177,7 +189,7 @@ class Command(BaseCommand):
         except EncryptionError as exc:
             raise CommandError(self.ENCRYPTION.format(error=exc)) from exc
         except DatabaseError as exc:
-            if chosen != ["migrate_data"]:
+            if step != "migrate_data":
                 raise
             raise CommandError(self.DATABASE_FAILED.format(error=database_error(exc))) from exc
 
@@ -314,7 +326,11 @@ class Command(BaseCommand):
             self._say(self.ALREADY_DROPPED.format(labels=", ".join(result.already_dropped)))
         if not result.migrations:
             return
-        dropped = ", ".join(column.label for column in result.report.columns)
+        dropped = ", ".join(
+            f"{change.label}.{name}"
+            for change in result.changes
+            for name in change.plaintext_fields
+        )
         for path in result.migrations:
             self._say(self.style.SUCCESS(self.DROPPED.format(labels=dropped, path=path)))
         self._say(self.EDIT_MODELS)
