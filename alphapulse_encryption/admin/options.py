@@ -3,6 +3,7 @@ search through search tokens; an audited, permission-checked, rate-limited revea
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import json
 import logging
@@ -49,6 +50,10 @@ logger = logging.getLogger("alphapulse_encryption.admin")
 REVEAL_JS = "alphapulse_encryption/admin/reveal.js"
 MASKED_CSS = "alphapulse_encryption/admin/masked.css"
 UNDECRYPTABLE = "undecryptable"
+# True while Django's own search runs, so get_search_fields() hands it plaintext fields only.
+_plaintext_search_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "alphapulse_plaintext_search_only", default=False
+)
 
 
 def _field_at(model: type[models.Model], lookup_path: str) -> Any:
@@ -301,19 +306,30 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
         return None
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        # The database cannot search ciphertext: encrypted fields leave Django's search
-        # (which would raise FieldError) and searchable ones go to get_search_results().
-        kept = []
-        for spec in super().get_search_fields(request):
-            field = _field_at(self.model, str(spec).lstrip("^=@"))
-            if not _is_encrypted(field) and not isinstance(field, SearchTokenIndex):
-                kept.append(spec)
-        return kept
+        fields = list(super().get_search_fields(request))
+        if not _plaintext_search_only.get():
+            return fields  # all of them, so the changelist shows its search box
+        # The database cannot search ciphertext: inside Django's own search (which would
+        # raise FieldError) only plaintext fields remain; searchable encrypted ones are
+        # matched through their tokens in get_search_results().
+        return [
+            spec
+            for spec in fields
+            if not _is_encrypted(field := _field_at(self.model, str(spec).lstrip("^=@")))
+            and not isinstance(field, SearchTokenIndex)
+        ]
 
     def get_search_results(
         self, request: HttpRequest, queryset: models.QuerySet[Any], search_term: str
     ) -> tuple[models.QuerySet[Any], bool]:
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        reset = _plaintext_search_only.set(True)
+        try:
+            results, may_have_duplicates = super().get_search_results(
+                request, queryset, search_term
+            )
+            plaintext_fields = self.get_search_fields(request)
+        finally:
+            _plaintext_search_only.reset(reset)
         token_paths = [
             p
             for p in (self._token_search_path(str(s)) for s in super().get_search_fields(request))
@@ -326,7 +342,7 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
             return results, may_have_duplicates
         # Exact match on the whole term: a token matches only the complete value.
         matches = reduce(or_, (models.Q(**{p: term}) for p in token_paths))
-        if self.get_search_fields(request):
+        if plaintext_fields:
             matches |= models.Q(pk__in=results.values("pk"))
         duplicates = any(lookup_spawns_duplicates(self.opts, p) for p in token_paths)
         return queryset.filter(matches), may_have_duplicates or duplicates

@@ -208,6 +208,19 @@ def test_search_matches_the_whole_value_through_the_search_token(seeded, viewer)
     assert found("/admin/testapp/tradingaccount/?q=book-1") == 1  # plaintext field still works
 
 
+def test_the_search_box_shows_when_every_search_field_is_encrypted(seeded, viewer):
+    customers = admin.site._registry[models.Customer]
+    original = customers.search_fields
+    customers.search_fields = ["email", "=phone"]
+    try:
+        response = login(viewer).get("/admin/testapp/customer/")
+        assert 'id="searchbar"' in response.content.decode()
+        found = login(viewer).get("/admin/testapp/customer/?q=ZEPHYRINE.quill%40alphapulse.example")
+        assert found.context["cl"].result_count == 1
+    finally:
+        customers.search_fields = original
+
+
 def test_encrypted_fields_leave_ordering_sorting_and_filters(seeded, viewer, rf):
     request = rf.get("/")
     request.user = viewer
