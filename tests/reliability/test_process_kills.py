@@ -14,6 +14,7 @@ failure).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -169,7 +170,9 @@ def _killed_run(worker: Worker, kind: str, kill: str, rng: random.Random) -> boo
     pid = int(worker.expect("STARTED"))
     if kill == "delay":
         time.sleep(rng.uniform(*DELAY))
-        os.kill(pid, signal.SIGKILL)
+        # The run may have finished (and been reaped) before the delay ran out.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     status = int(worker.expect("EXIT"))
     assert status in (0, -signal.SIGKILL), worker.errors[-20:]
     return status == -signal.SIGKILL
