@@ -338,7 +338,11 @@ class EncryptedFieldMixin(Field):
                 return super().pre_save(model_instance, add)
         if isinstance(stored, Sealed | UndecryptableValue):
             return stored  # never read (or unreadable): written back unchanged
-        return super().pre_save(model_instance, add)
+        value = super().pre_save(model_instance, add)
+        if hasattr(value, "resolve_expression"):
+            # save() hands an assigned expression straight to SQL (no get_db_prep_save).
+            self.check_assigned_expression(value)
+        return value
 
     # -- migration from a plaintext field -------------------------------------------
 

@@ -319,3 +319,14 @@ def test_the_refusal_of_an_expression_does_not_repeat_the_assigned_value():
         TradingAccount.objects.update(risk_profile=Value("top-secret-profile"))
     assert "top-secret-profile" not in str(info.value)
     assert "Value()" in str(info.value)
+
+
+def test_saving_a_plaintext_column_expression_into_an_encrypted_field_is_refused():
+    from django.core.exceptions import FieldError
+    from django.db.models import F
+
+    account = TradingAccountFactory(label="plain-label")
+    account.risk_profile = F("label")
+    with pytest.raises(FieldError, match="risk_profile"), transaction.atomic():
+        account.save()
+    assert "plain-label" not in raw_row(TradingAccount, account.pk)["risk_profile"]
