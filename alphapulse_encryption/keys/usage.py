@@ -54,6 +54,9 @@ class UsageCounter:
         self._pending: dict[Key, int] = {}
         self._pending_total = 0
         self._flush_at: float | None = None
+        # A due flush found the connection inside a transaction: wait before looking again,
+        # rather than on every value sealed inside that transaction (bulk_create).
+        self._not_before = 0.0
 
     def add(self, version: int, context: str, count: int) -> None:
         with self._lock:
@@ -66,9 +69,12 @@ class UsageCounter:
             self.flush_if_due()
 
     def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._not_before:
+            return False
         flush_at = self._flush_at
         return self._pending_total >= FLUSH_EVERY_VALUES or (
-            flush_at is not None and time.monotonic() >= flush_at
+            flush_at is not None and now >= flush_at
         )
 
     def pending(self) -> dict[Key, int]:
@@ -82,6 +88,7 @@ class UsageCounter:
         from ..models import KeyUsage
 
         if connections[router.db_for_write(KeyUsage)].in_atomic_block:
+            self._not_before = time.monotonic() + _RETRY_IN_TRANSACTION_SECONDS
             return
         try:
             self.flush()
@@ -121,6 +128,10 @@ class UsageCounter:
             self._pending.clear()
             self._pending_total = 0
             self._flush_at = None
+            self._not_before = 0.0
+
+
+_RETRY_IN_TRANSACTION_SECONDS = 1.0
 
 
 def _next_flush_time() -> float:

@@ -94,6 +94,7 @@ def test_no_automatic_flush_inside_a_transaction_and_a_failing_one_never_breaks_
     }
     encrypt_field("in a transaction", context="atomic.ctx")  # the test runs in one
     assert _table() == {}
+    fresh_counter._not_before = 0.0  # the pause after a flush refused in a transaction is over
 
     attempts = []
 
@@ -107,6 +108,30 @@ def test_no_automatic_flush_inside_a_transaction_and_a_failing_one_never_breaks_
     assert encrypt_field("still encrypted", context="atomic.ctx").startswith("ape:")
     assert len(attempts) == 1
     assert fresh_counter.pending()[(1, "atomic.ctx")] == 2
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_a_due_flush_is_looked_at_again_only_after_a_pause(
+    fresh_counter, monkeypatch, settings
+):
+    settings.ALPHAPULSE_ENCRYPTION = {
+        **settings.ALPHAPULSE_ENCRYPTION,
+        "KEY_USAGE_FLUSH_SECONDS": 0,
+    }
+    looked = []
+    real = usage.router.db_for_write
+
+    def counted(model, **hints):
+        if model is KeyUsage:
+            looked.append(model)
+        return real(model, **hints)
+
+    monkeypatch.setattr(usage.router, "db_for_write", counted)
+    get_optimized_cipher().batch_encrypt(["x"] * 3, context="bulk.ctx")
+    for _ in range(50):
+        encrypt_field("sealed inside bulk_create's transaction", context="bulk.ctx")
+    assert len(looked) == 1
+    assert fresh_counter.pending()[(1, "bulk.ctx")] == 53
 
 
 @pytest.mark.django_db(transaction=True)
