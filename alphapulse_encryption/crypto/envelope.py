@@ -41,6 +41,8 @@ MAX_KDF_ITERATIONS = 10_000_000
 
 
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"===", b"==", b"=")  # indexed by len % 4; 1 is invalid and rejected
+_new_envelope = tuple.__new__
 
 
 class Envelope(NamedTuple):
@@ -78,7 +80,7 @@ def decode(text: str | bytes) -> Envelope:
     try:
         # strict_mode rejects characters outside the alphabet instead of skipping them.
         raw = binascii.a2b_base64(
-            body.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"=" * (-len(body) % 4),
+            body.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(body) % 4],
             strict_mode=True,
         )
     except (binascii.Error, ValueError, UnicodeEncodeError):
@@ -90,11 +92,15 @@ def decode(text: str | bytes) -> Envelope:
         raise DecryptionError("malformed", key_version)
     if not 1 <= iterations <= MAX_KDF_ITERATIONS:
         raise DecryptionError("malformed", key_version)
-    return Envelope(
-        raw[:HEADER_SIZE],
-        flags,
-        key_version,
-        iterations,
-        raw[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE],
-        raw[HEADER_SIZE + NONCE_SIZE :],
+    # tuple.__new__ skips the generated __new__'s argument handling (a hot path).
+    return _new_envelope(
+        Envelope,
+        (
+            raw[:HEADER_SIZE],
+            flags,
+            key_version,
+            iterations,
+            raw[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE],
+            raw[HEADER_SIZE + NONCE_SIZE :],
+        ),
     )
