@@ -97,10 +97,8 @@ class Cipher:
         as_json: bool = False,
     ) -> str:
         """A search token for the active version followed by the envelope."""
-        plaintext = serialize(value, as_json=as_json)
-        self._check_size(plaintext, context)  # before the token, which hashes the value
-        token = self.search_token(value, context, normalizer=normalizer)
-        return token + self._seal(plaintext, context)
+        sealed = self._seal(serialize(value, as_json=as_json), context)  # checks the size
+        return self.search_token(value, context, normalizer=normalizer) + sealed
 
     # -- search tokens -------------------------------------------------------------
 

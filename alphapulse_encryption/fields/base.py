@@ -198,7 +198,8 @@ class EncryptedFieldMixin(Field):
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
-        if self._unique and not getattr(self, "unique_plaintext", False):  # type: ignore[attr-defined]
+        # EncryptedSearchableString keeps its unique=True off the column (see there).
+        if self._unique:  # type: ignore[attr-defined]
             errors.append(
                 checks.Error(
                     f"{self.describe()} has unique=True, which a database cannot enforce on "

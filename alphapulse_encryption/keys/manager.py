@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ..conf import encryption_settings
 from ..crypto import Cipher, DecryptionError, Keyring
@@ -27,6 +27,8 @@ __all__ = [
 # next forced reload waits this long; reloads that find their version (real rotations,
 # however close together) are not limited.
 MIN_FORCED_RELOAD_SECONDS = 1.0
+
+_T = TypeVar("_T")
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -151,30 +153,23 @@ class _RefreshingCipher(Cipher):
     yet (another process rotated) triggers one keyring reload before the error stands."""
 
     def decrypt(self, text: str | bytes, context: str) -> Any:
-        try:
-            return super().decrypt(text, context)
-        except DecryptionError as exc:
-            retry = self._retry_cipher(exc)
-            try:
-                if retry is None:
-                    raise
-                return Cipher.decrypt(retry, text, context)
-            except DecryptionError as final:
-                _record_failure(final)
-                raise
+        return self._with_one_reload(lambda cipher: Cipher.decrypt(cipher, text, context))
 
     def batch_decrypt(
         self, items: Iterable[str | bytes | None], context: str = "default"
     ) -> list[Any]:
         values = list(items)
+        return self._with_one_reload(lambda cipher: Cipher.batch_decrypt(cipher, values, context))
+
+    def _with_one_reload(self, operation: Callable[[Cipher], _T]) -> _T:
         try:
-            return super().batch_decrypt(values, context)
+            return operation(self)
         except DecryptionError as exc:
             retry = self._retry_cipher(exc)
             try:
                 if retry is None:
                     raise
-                return Cipher.batch_decrypt(retry, values, context)
+                return operation(retry)
             except DecryptionError as final:
                 _record_failure(final)
                 raise

@@ -266,13 +266,20 @@ def _write(
     return _write_case(pair, encrypted, connection)
 
 
-def _write_unnest(
-    pair: MigrationPair, encrypted: list[tuple[Any, str]], connection: BaseDatabaseWrapper
-) -> int:
+def _sql_names(
+    pair: MigrationPair, connection: BaseDatabaseWrapper
+) -> tuple[models.Field[Any, Any], str, str, str]:
+    """The primary key field, and the quoted table, primary-key and encrypted column names."""
     qn = connection.ops.quote_name
     pk_field = pair.model._meta.pk
     assert pk_field is not None
-    table, pk_column, column = qn(pair.table), qn(str(pk_field.column)), qn(pair.column)
+    return pk_field, qn(pair.table), qn(str(pk_field.column)), qn(pair.column)
+
+
+def _write_unnest(
+    pair: MigrationPair, encrypted: list[tuple[Any, str]], connection: BaseDatabaseWrapper
+) -> int:
+    pk_field, table, pk_column, column = _sql_names(pair, connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {column} = v.stored "  # noqa: S608
@@ -289,10 +296,7 @@ def _write_unnest(
 def _write_case(
     pair: MigrationPair, encrypted: list[tuple[Any, str]], connection: BaseDatabaseWrapper
 ) -> int:
-    qn = connection.ops.quote_name
-    pk_field = pair.model._meta.pk
-    assert pk_field is not None
-    table, pk_column, column = qn(pair.table), qn(str(pk_field.column)), qn(pair.column)
+    pk_field, table, pk_column, column = _sql_names(pair, connection)
     written = 0
     with connection.cursor() as cursor:
         for start in range(0, len(encrypted), _ROWS_PER_STATEMENT):
