@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import os
@@ -11,7 +12,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from . import envelope
-from .envelope import FLAG_PADDED, NONCE_SIZE
+from .envelope import FLAG_PADDED, HEADER_SIZE, MIN_SIZE, NONCE_SIZE, PREFIX
 from .errors import ConfigurationError, DecryptionError, PlaintextTooLarge
 from .keyring import Keyring
 from .serialize import deserialize, serialize
@@ -23,6 +24,16 @@ Normalizer = Callable[[Any], Any]
 # Told (key version, context, number of values) after values are sealed: each (version,
 # context) pair is one AES-GCM key, whose random-nonce safety bound is counted per key.
 SealObserver = Callable[[int, str, int], None]
+# What a header already validated once opens with: its AES-GCM object, whether the plaintext
+# is padded, and the key version (for errors).
+_Opener = tuple[Any, bool, int]
+# Contexts (and headers per context) remembered by one Cipher; more, and the cache starts over.
+_MAX_CACHED_CONTEXTS = 1024
+_MAX_CACHED_HEADERS = 64
+_NONCE_END = HEADER_SIZE + NONCE_SIZE
+_BODY = len(PREFIX)  # where the base64 starts in an envelope, and in a searchable value
+_SEARCHABLE_BODY = TOKEN_LENGTH + len(PREFIX)
+_a2b_base64 = binascii.a2b_base64
 
 
 def _pad(data: bytes, block: int) -> bytes:
@@ -76,6 +87,7 @@ class Cipher:
         self.keyring = keyring
         self.max_plaintext_bytes = max_plaintext_bytes
         self.on_seal = on_seal
+        self._openers: dict[str, dict[bytes, _Opener]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.keyring!r}>"
@@ -86,7 +98,23 @@ class Cipher:
         return self._seal(serialize(value, as_json=as_json), context)
 
     def decrypt(self, text: str | bytes, context: str) -> Any:
-        return deserialize(self._open(_parse(text), context))
+        return deserialize(self._plaintext(text, context))
+
+    def open_many(self, items: Iterable[str | bytes | None], context: str) -> list[Any]:
+        """Decrypt many values for one context without stopping at a bad one: each result
+        is the value, ``None`` for ``None``, or the :class:`DecryptionError` it raised."""
+        plaintext = self._plaintext
+        results: list[Any] = []
+        append = results.append
+        for text in items:
+            if text is None:
+                append(None)
+                continue
+            try:
+                append(deserialize(plaintext(text, context)))
+            except DecryptionError as exc:
+                append(exc)
+        return results
 
     def encrypt_searchable(
         self,
@@ -163,24 +191,9 @@ class Cipher:
     def batch_decrypt(
         self, items: Iterable[str | bytes | None], context: str = "default"
     ) -> list[Any]:
-        """Decrypt many values for one context; same results and errors as one by one,
-        with the key looked up once per key version instead of once per value."""
-        aad_tail = context.encode("utf-8")
-        aeads: dict[tuple[int, int], Any] = {}
-        results: list[Any] = []
-        append = results.append
-        for text in items:
-            if text is None:
-                append(None)
-                continue
-            env = _parse(text)
-            version_key = (env.key_version, env.kdf_iterations)
-            aead = aeads.get(version_key)
-            if aead is None:
-                aead = self.keyring.data_aead(env.key_version, context, env.kdf_iterations)
-                aeads[version_key] = aead
-            append(deserialize(_open_with(aead, env, aad_tail)))
-        return results
+        """Decrypt many values for one context; same results and errors as one by one."""
+        plaintext = self._plaintext
+        return [None if text is None else deserialize(plaintext(text, context)) for text in items]
 
     # -- internals -----------------------------------------------------------------
 
@@ -205,8 +218,43 @@ class Cipher:
             self.on_seal(keyring.active_version, context, 1)
         return envelope.encode(header, nonce, sealed)
 
-    def _open(self, env: envelope.Envelope, context: str) -> bytes:
+    def _plaintext(self, text: str | bytes, context: str) -> bytes:
+        """Open one stored value (envelope, or search token + envelope) to its serialised
+        plaintext. The common case, a text envelope whose header this cipher has validated
+        before, runs inline; anything else goes through the full parser, which validates
+        the header, names any defect, and lets the next value with that header run inline."""
+        openers = self._openers.get(context)
+        if openers is None:
+            if len(self._openers) >= _MAX_CACHED_CONTEXTS:
+                self._openers.clear()
+            openers = self._openers[context] = {}
+        if type(text) is str:
+            start = _SEARCHABLE_BODY if text.startswith(TOKEN_PREFIX) else _BODY
+            body = text[start:]
+            try:
+                raw = _a2b_base64(
+                    body.encode("ascii").translate(envelope.URLSAFE_TO_STANDARD)
+                    + envelope.PADDING[len(body) & 3],
+                    strict_mode=True,
+                )
+            except (binascii.Error, ValueError):
+                raw = b""
+            header = raw[:HEADER_SIZE]
+            opener = openers.get(header)
+            if opener is not None and len(raw) >= MIN_SIZE and text.startswith(PREFIX, start - 4):
+                aead, padded, key_version = opener
+                try:
+                    opened: bytes = aead.decrypt(
+                        raw[HEADER_SIZE:_NONCE_END], raw[_NONCE_END:], header + context.encode()
+                    )
+                except InvalidTag:
+                    raise DecryptionError("authentication_failed", key_version) from None
+                return _unpad(opened) if padded else opened
+        env = _parse(text)
         aead = self.keyring.data_aead(env.key_version, context, env.kdf_iterations)
+        if len(openers) >= _MAX_CACHED_HEADERS:
+            openers.clear()
+        openers[env.header] = (aead, bool(env.flags & FLAG_PADDED), env.key_version)
         return _open_with(aead, env, context.encode("utf-8"))
 
 

@@ -40,8 +40,8 @@ MAX_KEY_VERSION = 2**32 - 1
 MAX_KDF_ITERATIONS = 10_000_000
 
 
-_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_PADDING = (b"", b"===", b"==", b"=")  # indexed by len % 4; 1 is invalid and rejected
+URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+PADDING = (b"", b"===", b"==", b"=")  # indexed by len % 4; 1 is invalid and rejected
 _new_envelope = tuple.__new__
 
 
@@ -80,7 +80,7 @@ def decode(text: str | bytes) -> Envelope:
     try:
         # strict_mode rejects characters outside the alphabet instead of skipping them.
         raw = binascii.a2b_base64(
-            body.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(body) % 4],
+            body.encode("ascii").translate(URLSAFE_TO_STANDARD) + PADDING[len(body) % 4],
             strict_mode=True,
         )
     except (binascii.Error, ValueError, UnicodeEncodeError):

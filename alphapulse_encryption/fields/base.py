@@ -60,15 +60,77 @@ class UndecryptableValue:
 
 class Sealed:
     """A stored value loaded with its model instance and not decrypted yet: the attribute
-    decrypts it on first read, so rows whose encrypted fields are never read cost nothing."""
+    decrypts it on first read, so rows whose encrypted fields are never read cost nothing.
 
-    __slots__ = ("stored",)
+    Values of one column loaded by one query share a :class:`SealedBatch`: the first read
+    of any of them decrypts the batch at once (one key lookup, one tight loop)."""
 
-    def __init__(self, stored: str) -> None:
+    __slots__ = ("batch", "index", "stored")
+
+    def __init__(self, stored: str, batch: SealedBatch | None = None, index: int = 0) -> None:
         self.stored = stored
+        self.batch = batch
+        self.index = index
 
     def __repr__(self) -> str:
         return "<Sealed: encrypted value, not read yet>"
+
+    def __reduce__(self) -> tuple[type[Sealed], tuple[str]]:
+        # Pickled (or deep-copied) alone: the batch holds other rows' values.
+        return Sealed, (self.stored,)
+
+    def open(self, field: EncryptedFieldMixin) -> Any:
+        """The decrypted value, or an :class:`UndecryptableValue`."""
+        batch = self.batch
+        if batch is None:
+            return field.open_many([self.stored])[0]
+        opened = batch.opened
+        if opened is None:
+            opened = batch.open()
+        return opened[self.index]
+
+
+class SealedBatch:
+    """Up to :data:`SEALED_BATCH_SIZE` stored values of one column, decrypted together."""
+
+    __slots__ = ("field", "opened", "stored")
+
+    def __init__(self, field: EncryptedFieldMixin) -> None:
+        self.field = field
+        self.stored: list[str] = []
+        self.opened: list[Any] | None = None
+
+    def open(self) -> list[Any]:
+        opened = self.opened = self.field.open_many(self.stored)
+        self.stored = []  # each Sealed keeps its own ciphertext
+        return opened
+
+
+# Values decrypted together on first read: Django fetches rows 100 at a time.
+SEALED_BATCH_SIZE = 100
+
+
+class _Sealer:
+    """The database converter of one column in one query execution: wraps each stored value
+    in a :class:`Sealed` of the current batch (one per execution, so never shared across
+    threads)."""
+
+    __slots__ = ("batch", "field")
+
+    def __init__(self, field: EncryptedFieldMixin) -> None:
+        self.field = field
+        self.batch = SealedBatch(field)
+
+    def __call__(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
+        if value is None:
+            return None
+        batch = self.batch
+        stored = batch.stored
+        if len(stored) >= SEALED_BATCH_SIZE or batch.opened is not None:
+            batch = self.batch = SealedBatch(self.field)
+            stored = batch.stored
+        stored.append(value)
+        return Sealed(value, batch, len(stored) - 1)
 
 
 def _under_active_key(stored: str) -> bool:
@@ -89,12 +151,17 @@ class EncryptedAttribute(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
 
     def __get__(self, instance: Any, cls: Any = None) -> Any:
-        value = super().__get__(instance, cls)
+        if instance is None:
+            return self
+        data = instance.__dict__
+        field = self.field
+        try:
+            value = data[field.attname]
+        except KeyError:  # deferred: Django loads it
+            value = super().__get__(instance, cls)
         if type(value) is Sealed:
-            value = self.field.from_db_value(value.stored, None, None)  # type: ignore[attr-defined]
-            instance.__dict__[self.field.attname] = value
-        if isinstance(value, UndecryptableValue):
-            field = self.field
+            value = data[field.attname] = value.open(field)  # type: ignore[arg-type]
+        if type(value) is UndecryptableValue:
             where = f"{field.model._meta.label}.{field.name} (pk={instance.pk})"
             decryption_failed.send(
                 sender=field.model,
@@ -128,7 +195,7 @@ class EncryptedCol(Col):
 
     def get_db_converters(self, connection: Any) -> list[Any]:
         if self.lazy and self.target is self.output_field:
-            return [self.target.seal_from_db]  # type: ignore[attr-defined]
+            return [_Sealer(self.target)]  # type: ignore[arg-type]
         return super().get_db_converters(connection)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
@@ -162,6 +229,8 @@ class EncryptedFieldMixin(Field):
     non_db_attrs = (*Field.non_db_attrs, "migrate_from", "mask")
     allowed_lookups: ClassVar[frozenset[str]] = frozenset({"isnull"})
     as_json: ClassVar[bool] = False
+    # The type decryption gives back when to_python has nothing to do (None: always call it).
+    python_type: ClassVar[type | None] = None
     default_error_messages = {
         "max_plaintext_bytes": (
             "Ensure this value is at most %(limit)s bytes once encoded (it is %(size)s bytes)."
@@ -415,9 +484,23 @@ class EncryptedFieldMixin(Field):
         if value is None:
             return None
         try:
-            return self.to_python(self.decrypt(value))
+            value = self.decrypt(value)
         except DecryptionError as exc:
             return UndecryptableValue(value, exc)
+        return value if type(value) is self.python_type else self.to_python(value)
+
+    def open_many(self, stored: list[str]) -> list[Any]:
+        """Decrypt stored values (none of them ``None``) at once: each result is the value,
+        or an :class:`UndecryptableValue` for one that failed."""
+        results = current_cipher().open_many(stored, self.encryption_context)
+        python_type = self.python_type
+        for i, value in enumerate(results):
+            if type(value) is not python_type:
+                if isinstance(value, DecryptionError):
+                    results[i] = UndecryptableValue(stored[i], value)
+                else:
+                    results[i] = self.to_python(value)
+        return results
 
     def to_python(self, value: Any) -> Any:
         # Django's date and time fields raise TypeError for a value of the wrong type (an
@@ -430,9 +513,6 @@ class EncryptedFieldMixin(Field):
                 code="invalid",
                 params={"value": value},
             ) from None
-
-    def seal_from_db(self, value: Any, expression: Any, connection: Any) -> Any:
-        return None if value is None else Sealed(value)
 
     def decrypt(self, stored: str) -> Any:
         return current_cipher().decrypt(stored, self.encryption_context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import json
 import math
@@ -17,6 +18,8 @@ from .base import EncryptedFieldMixin
 class EncryptedString(EncryptedFieldMixin, models.CharField):
     """A string; ``max_length`` is optional and, when given, validates the plaintext."""
 
+    python_type = str
+
     def __init__(self, *args: Any, max_length: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, max_length=max_length, **kwargs)
 
@@ -29,9 +32,13 @@ class EncryptedString(EncryptedFieldMixin, models.CharField):
 class EncryptedText(EncryptedFieldMixin, models.TextField):
     """Long text."""
 
+    python_type = str
+
 
 class EncryptedInteger(EncryptedFieldMixin, models.IntegerField):
     """An integer of any size (no database range applies to the ciphertext)."""
+
+    python_type = int
 
     @property
     def validators(self) -> list[Any]:
@@ -42,10 +49,14 @@ class EncryptedInteger(EncryptedFieldMixin, models.IntegerField):
 class EncryptedFloat(EncryptedFieldMixin, models.FloatField):
     """A float, stored exactly (IEEE 754 binary64)."""
 
+    python_type = float
+
 
 class EncryptedDecimal(EncryptedFieldMixin, models.DecimalField):
     """A Decimal; ``max_digits`` and ``decimal_places`` are optional. When
     ``decimal_places`` is given, values are quantized to it on save, as a database would."""
+
+    python_type = decimal.Decimal
 
     def __init__(
         self,
@@ -102,13 +113,19 @@ class EncryptedDecimal(EncryptedFieldMixin, models.DecimalField):
 class EncryptedDate(EncryptedFieldMixin, models.DateField):
     """A date."""
 
+    python_type = datetime.date
+
 
 class EncryptedDateTime(EncryptedFieldMixin, models.DateTimeField):
     """A datetime; an aware value keeps its UTC offset."""
 
+    python_type = datetime.datetime
+
 
 class EncryptedBoolean(EncryptedFieldMixin, models.BooleanField):
     """A boolean; ``False`` is encrypted like any other value, never stored as NULL."""
+
+    python_type = bool
 
 
 class EncryptedJSON(EncryptedFieldMixin, models.JSONField):

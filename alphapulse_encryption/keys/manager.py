@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 from ..conf import encryption_settings
@@ -153,26 +154,47 @@ class _RefreshingCipher(Cipher):
     yet (another process rotated) triggers one keyring reload before the error stands."""
 
     def decrypt(self, text: str | bytes, context: str) -> Any:
-        return self._with_one_reload(lambda cipher: Cipher.decrypt(cipher, text, context))
+        try:
+            return Cipher.decrypt(self, text, context)
+        except DecryptionError as exc:
+            return self._after_failure(exc, lambda cipher: Cipher.decrypt(cipher, text, context))
 
     def batch_decrypt(
         self, items: Iterable[str | bytes | None], context: str = "default"
     ) -> list[Any]:
         values = list(items)
-        return self._with_one_reload(lambda cipher: Cipher.batch_decrypt(cipher, values, context))
-
-    def _with_one_reload(self, operation: Callable[[Cipher], _T]) -> _T:
         try:
-            return operation(self)
+            return Cipher.batch_decrypt(self, values, context)
         except DecryptionError as exc:
+            return self._after_failure(
+                exc, lambda cipher: Cipher.batch_decrypt(cipher, values, context)
+            )
+
+    def open_many(self, items: Iterable[str | bytes | None], context: str) -> list[Any]:
+        values = list(items)
+        results = Cipher.open_many(self, values, context)
+        for i, result in enumerate(results):
+            if isinstance(result, DecryptionError):
+                text = values[i]
+                assert text is not None  # None opens to None, never to an error
+                retry = partial(Cipher.decrypt, text=text, context=context)
+                try:
+                    results[i] = self._after_failure(result, retry)
+                except DecryptionError as final:
+                    results[i] = final
+        return results
+
+    def _after_failure(self, exc: DecryptionError, operation: Callable[[Cipher], _T]) -> _T:
+        """Retry ``operation`` once with a reloaded keyring if ``exc`` names a newer key
+        version; a failure that stands is recorded and raised."""
+        try:
             retry = self._retry_cipher(exc)
-            try:
-                if retry is None:
-                    raise
-                return operation(retry)
-            except DecryptionError as final:
-                _record_failure(final)
-                raise
+            if retry is None:
+                raise exc
+            return operation(retry)
+        except DecryptionError as final:
+            _record_failure(final)
+            raise
 
     def _retry_cipher(self, exc: DecryptionError) -> Cipher | None:
         if exc.reason != "unknown_key_version" or exc.key_version is None:

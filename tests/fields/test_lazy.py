@@ -19,7 +19,10 @@ pytestmark = pytest.mark.django_db
 
 @contextmanager
 def counted_decryptions():
-    with mock.patch.object(Cipher, "decrypt", autospec=True, side_effect=Cipher.decrypt) as spy:
+    """Counts values decrypted, whichever path (one value, a batch) opens them."""
+    with mock.patch.object(
+        Cipher, "_plaintext", autospec=True, side_effect=Cipher._plaintext
+    ) as spy:
         yield spy
 
 
@@ -30,8 +33,11 @@ def test_loading_rows_decrypts_nothing_until_a_field_is_read():
         accounts = list(TradingAccount.objects.all())
         labels = [a.label for a in accounts]
         assert spy.call_count == 0
+        first = accounts[0].balance
+        assert spy.call_count == 3  # the column's values of this query, decrypted together
         balances = [a.balance for a in accounts]
         assert spy.call_count == 3
+        assert balances[0] == first
         assert [a.balance for a in accounts] == balances  # decrypted once, then cached
         assert spy.call_count == 3
     assert labels == ["", "", ""]
@@ -94,3 +100,49 @@ def test_a_value_that_fails_to_decrypt_does_not_break_loading_the_row():
     assert loaded.first_name == "Kept"
     with pytest.raises(DecryptionError, match=f"pk={customer.pk}"):
         _ = loaded.last_name
+
+
+def test_a_batch_holds_at_most_one_fetch_of_rows_and_each_value_its_own_row():
+    from alphapulse_encryption.fields.base import SEALED_BATCH_SIZE
+
+    accounts = [TradingAccountFactory(balance=float(i)) for i in range(SEALED_BATCH_SIZE + 20)]
+    with counted_decryptions() as spy:
+        loaded = list(TradingAccount.objects.order_by("pk"))
+        assert loaded[0].balance == 0.0
+        assert spy.call_count == SEALED_BATCH_SIZE
+        assert loaded[-1].balance == float(len(accounts) - 1)
+        assert spy.call_count == len(accounts)
+    assert [a.balance for a in loaded] == [a.balance for a in accounts]
+    streamed = TradingAccount.objects.order_by("pk").iterator(chunk_size=7)
+    assert [a.balance for a in streamed] == [a.balance for a in accounts]
+
+
+def test_one_bad_value_in_a_batch_fails_alone():
+    from django.db import connection
+
+    from alphapulse_encryption import DecryptionError
+
+    customers = [CustomerFactory(last_name=f"Name {i}") for i in range(3)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE testapp_customer SET last_name = 'ape:AAAA' WHERE id = %s", [customers[1].pk]
+        )
+    loaded = list(Customer.objects.order_by("pk"))
+    assert loaded[0].last_name == "Name 0"
+    assert loaded[2].last_name == "Name 2"
+    with pytest.raises(DecryptionError, match=f"pk={customers[1].pk}"):
+        _ = loaded[1].last_name
+
+
+def test_a_pickled_instance_carries_its_own_ciphertext_only():
+    import pickle
+
+    customers = [CustomerFactory(last_name=f"Secret {i}") for i in range(3)]
+    loaded = list(Customer.objects.order_by("pk"))
+    assert loaded[1].last_name == "Secret 1"  # the batch is open: plaintexts in memory
+    data = pickle.dumps(loaded[0])
+    assert b"Secret" not in data
+    for other in customers[1:]:
+        assert raw_row(Customer, other.pk)["last_name"].encode() not in data
+    restored = pickle.loads(data)
+    assert restored.last_name == "Secret 0"
