@@ -21,12 +21,7 @@ class SearchableCipher(Cipher):
     def batch_encrypt(
         self, items: Iterable[Any], context: str = "default", *, as_json: bool = False
     ) -> list[str | None]:
-        values = list(items)
-        sealed = super().batch_encrypt(values, context, as_json=as_json)
-        return [
-            None if text is None else self.search_token(value, context) + text
-            for value, text in zip(values, sealed, strict=True)
-        ]
+        return self.batch_encrypt_searchable(items, context, as_json=as_json)
 
 
 @overload

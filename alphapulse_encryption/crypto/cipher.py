@@ -98,12 +98,28 @@ class Cipher:
         return self._seal(serialize(value, as_json=as_json), context)
 
     def decrypt(self, text: str | bytes, context: str) -> Any:
-        return deserialize(self._plaintext(text, context))
+        result = self.open_many((text,), context)[0]
+        if isinstance(result, DecryptionError):
+            raise result
+        return result
 
     def open_many(self, items: Iterable[str | bytes | None], context: str) -> list[Any]:
         """Decrypt many values for one context without stopping at a bad one: each result
-        is the value, ``None`` for ``None``, or the :class:`DecryptionError` it raised."""
-        plaintext = self._plaintext
+        is the value, ``None`` for ``None``, or the :class:`DecryptionError` it raised.
+
+        The common case, a text envelope whose 10-byte header this cipher has validated
+        before, is opened inline; anything else goes through the full parser, which
+        validates the header, names any defect, and lets later values with that header
+        take the inline path.
+        """
+        openers = self._openers.get(context)
+        if openers is None:
+            if len(self._openers) >= _MAX_CACHED_CONTEXTS:
+                self._openers.clear()
+            openers = self._openers[context] = {}
+        aad_tail = context.encode("utf-8")
+        to_standard = envelope.URLSAFE_TO_STANDARD
+        padding = envelope.PADDING
         results: list[Any] = []
         append = results.append
         for text in items:
@@ -111,7 +127,33 @@ class Cipher:
                 append(None)
                 continue
             try:
-                append(deserialize(plaintext(text, context)))
+                if type(text) is str:
+                    start = _SEARCHABLE_BODY if text.startswith(TOKEN_PREFIX) else _BODY
+                    body = text[start:]
+                    try:
+                        raw = _a2b_base64(
+                            body.encode("ascii").translate(to_standard) + padding[len(body) & 3],
+                            strict_mode=True,
+                        )
+                    except (binascii.Error, ValueError):
+                        raw = b""
+                    header = raw[:HEADER_SIZE]
+                    opener = openers.get(header)
+                    if (
+                        opener is not None
+                        and len(raw) >= MIN_SIZE
+                        and text.startswith(PREFIX, start - _BODY)
+                    ):
+                        aead, padded, key_version = opener
+                        try:
+                            data = aead.decrypt(
+                                raw[HEADER_SIZE:_NONCE_END], raw[_NONCE_END:], header + aad_tail
+                            )
+                        except InvalidTag:
+                            raise DecryptionError("authentication_failed", key_version) from None
+                        append(deserialize(_unpad(data) if padded else data))
+                        continue
+                append(deserialize(self._open_parsed(text, context, openers)))
             except DecryptionError as exc:
                 append(exc)
         return results
@@ -188,12 +230,33 @@ class Cipher:
                 self.on_seal(keyring.active_version, context, sealed)
         return results
 
+    def batch_encrypt_searchable(
+        self,
+        items: Iterable[Any],
+        context: str = "default",
+        *,
+        normalizer: Normalizer | None = None,
+        as_json: bool = False,
+    ) -> list[str | None]:
+        """:meth:`batch_encrypt`, each result prefixed with its value's search token."""
+        values = list(items)
+        # Cipher's own batch_encrypt: a subclass's (SearchableCipher's) calls this method.
+        sealed = Cipher.batch_encrypt(self, values, context, as_json=as_json)
+        token = self.search_token
+        return [
+            None if text is None else token(value, context, normalizer=normalizer) + text
+            for value, text in zip(values, sealed, strict=True)
+        ]
+
     def batch_decrypt(
         self, items: Iterable[str | bytes | None], context: str = "default"
     ) -> list[Any]:
         """Decrypt many values for one context; same results and errors as one by one."""
-        plaintext = self._plaintext
-        return [None if text is None else deserialize(plaintext(text, context)) for text in items]
+        results = self.open_many(items, context)
+        for result in results:
+            if isinstance(result, DecryptionError):
+                raise result
+        return results
 
     # -- internals -----------------------------------------------------------------
 
@@ -218,38 +281,8 @@ class Cipher:
             self.on_seal(keyring.active_version, context, 1)
         return envelope.encode(header, nonce, sealed)
 
-    def _plaintext(self, text: str | bytes, context: str) -> bytes:
-        """Open one stored value (envelope, or search token + envelope) to its serialised
-        plaintext. The common case, a text envelope whose header this cipher has validated
-        before, runs inline; anything else goes through the full parser, which validates
-        the header, names any defect, and lets the next value with that header run inline."""
-        openers = self._openers.get(context)
-        if openers is None:
-            if len(self._openers) >= _MAX_CACHED_CONTEXTS:
-                self._openers.clear()
-            openers = self._openers[context] = {}
-        if type(text) is str:
-            start = _SEARCHABLE_BODY if text.startswith(TOKEN_PREFIX) else _BODY
-            body = text[start:]
-            try:
-                raw = _a2b_base64(
-                    body.encode("ascii").translate(envelope.URLSAFE_TO_STANDARD)
-                    + envelope.PADDING[len(body) & 3],
-                    strict_mode=True,
-                )
-            except (binascii.Error, ValueError):
-                raw = b""
-            header = raw[:HEADER_SIZE]
-            opener = openers.get(header)
-            if opener is not None and len(raw) >= MIN_SIZE and text.startswith(PREFIX, start - 4):
-                aead, padded, key_version = opener
-                try:
-                    opened: bytes = aead.decrypt(
-                        raw[HEADER_SIZE:_NONCE_END], raw[_NONCE_END:], header + context.encode()
-                    )
-                except InvalidTag:
-                    raise DecryptionError("authentication_failed", key_version) from None
-                return _unpad(opened) if padded else opened
+    def _open_parsed(self, text: str | bytes, context: str, openers: dict[bytes, _Opener]) -> bytes:
+        """Open one value through the full parser, and remember its validated header."""
         env = _parse(text)
         aead = self.keyring.data_aead(env.key_version, context, env.kdf_iterations)
         if len(openers) >= _MAX_CACHED_HEADERS:

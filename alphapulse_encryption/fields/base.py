@@ -133,6 +133,20 @@ class _Sealer:
         return Sealed(value, batch, len(stored) - 1)
 
 
+class Prepared:
+    """A value encrypted ahead of a bulk write (``bulk_create``, ``bulk_update``), where
+    all values of a column are encrypted at once; the attribute still reads the value."""
+
+    __slots__ = ("stored", "value")
+
+    def __init__(self, stored: str, value: Any) -> None:
+        self.stored = stored
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<Prepared: encrypted for a bulk write>"
+
+
 def _under_active_key(stored: str) -> bool:
     try:
         return key_version_of(stored) == current_cipher().keyring.active_version
@@ -161,6 +175,8 @@ class EncryptedAttribute(DeferredAttribute):
             value = super().__get__(instance, cls)
         if type(value) is Sealed:
             value = data[field.attname] = value.open(field)  # type: ignore[arg-type]
+        elif type(value) is Prepared:
+            return value.value
         if type(value) is UndecryptableValue:
             where = f"{field.model._meta.label}.{field.name} (pk={instance.pk})"
             decryption_failed.send(
@@ -392,13 +408,15 @@ class EncryptedFieldMixin(Field):
     # -- values to the database ---------------------------------------------------
 
     def pre_save(self, model_instance: Model, add: bool) -> Any:
+        stored = model_instance.__dict__.get(self.attname)
+        if type(stored) is Prepared:
+            return stored
         if self.migrate_from is not None:
             source = self.migrate_from_field()
             if source.attname in model_instance.__dict__:
                 value = self.mirror_value(model_instance.__dict__[source.attname])
                 setattr(model_instance, self.attname, value)
                 return value
-        stored = model_instance.__dict__.get(self.attname)
         if isinstance(stored, Sealed) and not _under_active_key(stored.stored):
             # Loaded before a rotation: `reencrypt` may have moved the row since, and
             # writing this ciphertext back would undo that, so it is stored anew.
@@ -440,7 +458,7 @@ class EncryptedFieldMixin(Field):
     def get_db_prep_value(
         self, value: Any, connection: BaseDatabaseWrapper | None = None, prepared: bool = False
     ) -> Any:
-        if isinstance(value, Sealed | UndecryptableValue):
+        if isinstance(value, Sealed | UndecryptableValue | Prepared):
             return value.stored
         if not prepared:
             value = self.get_prep_value(value)
@@ -456,6 +474,19 @@ class EncryptedFieldMixin(Field):
 
     def encrypt(self, value: Any) -> str:
         return current_cipher().encrypt(value, self.encryption_context, as_json=self.as_json)
+
+    def encrypt_many(self, values: list[Any]) -> list[str | None]:
+        """:meth:`encrypt` for many prepared values at once (``None`` stays ``None``)."""
+        return current_cipher().batch_encrypt(values, self.encryption_context, as_json=self.as_json)
+
+    def can_encrypt_ahead(self) -> bool:
+        """Whether bulk writes may encrypt this field's values before ``pre_save``: not
+        while it mirrors a plaintext field, nor when ``pre_save`` sets the value."""
+        return (
+            self.migrate_from is None
+            and not getattr(self, "auto_now", False)
+            and not (getattr(self, "auto_now_add", False))
+        )
 
     def check_assigned_expression(self, expression: Any) -> None:
         if isinstance(expression, Value):

@@ -1,4 +1,5 @@
-"""The queryset of models with encrypted fields: ``update()`` and ``bulk_update()`` checks.
+"""The queryset of models with encrypted fields: ``update()`` and ``bulk_update()`` checks,
+and the batch encryption of ``bulk_create()`` and ``bulk_update()``.
 
 ``AppConfig.ready`` gives the managers of every model with encrypted fields a queryset
 class that (a) refuses, before any SQL runs, an ``update()`` that would set an encrypted
@@ -7,20 +8,26 @@ declared with ``migrate_from``, also writes the encrypted column whenever its pl
 source is written ("dual write"; ``pre_save`` covers save, create and bulk_create, and a
 ``pre_save`` receiver guards ``save(update_fields=...)``).
 
+``bulk_create`` and ``bulk_update`` encrypt each column's new values in one batch (one key
+lookup, one draw of random nonces) before Django builds its query, and put the values
+back on the instances afterwards.
+
 The check lives here rather than in ``Field.get_placeholder()`` because defining that
 method stops Django from using its fast ``UNNEST`` bulk insert on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import FieldError
 from django.db import models
+from django.db.models import Value
 from django.db.models.signals import pre_save
 
-from .base import EncryptedFieldMixin
+from .base import EncryptedFieldMixin, Prepared, Sealed, UndecryptableValue
 
 
 def encrypted_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
@@ -35,8 +42,53 @@ def migrating_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
     ]
 
 
+def _new_value(obj: models.Model, field: EncryptedFieldMixin) -> bool:
+    """Whether ``obj`` holds a value of ``field`` to encrypt (not a stored one, not None,
+    not a database expression, not deferred)."""
+    value = obj.__dict__.get(field.attname)
+    return not (
+        value is None
+        or isinstance(value, Sealed | UndecryptableValue | Prepared)
+        or hasattr(value, "resolve_expression")
+    )
+
+
+@contextmanager
+def _encrypted_ahead(
+    objs: list[models.Model], fields: Iterable[EncryptedFieldMixin], *, as_expression: bool
+) -> Iterator[None]:
+    """Encrypt every new value of ``fields`` on ``objs`` in one batch per field, and hold
+    the result on the instances (as a :class:`Prepared`, or a ``Value`` of one for
+    ``bulk_update``, which reads attributes into ``CASE`` expressions) until the block ends;
+    then the instances get their values back."""
+    replaced: list[tuple[models.Model, str, Any]] = []
+    try:
+        for field in fields:
+            if not field.can_encrypt_ahead():
+                continue
+            attname = field.attname
+            owners = [obj for obj in objs if _new_value(obj, field)]
+            values = [obj.__dict__[attname] for obj in owners]
+            sealed = field.encrypt_many([field.get_prep_value(value) for value in values])
+            for obj, value, stored in zip(owners, values, sealed, strict=True):
+                held: Any = None if stored is None else Prepared(stored, value)
+                if as_expression and held is not None:
+                    held = Value(held, output_field=field)
+                obj.__dict__[attname] = held
+                replaced.append((obj, attname, value))
+        yield
+    finally:
+        for obj, attname, value in replaced:
+            obj.__dict__[attname] = value
+
+
 class EncryptedQuerySetMixin:
     model: type[models.Model]
+
+    def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> Any:
+        objs = list(objs)
+        with _encrypted_ahead(objs, encrypted_fields(self.model), as_expression=False):
+            return super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
 
     def update(self, **kwargs: Any) -> int:
         for field in encrypted_fields(self.model):
@@ -68,7 +120,11 @@ class EncryptedQuerySetMixin:
                     value = field.mirror_value(getattr(obj, source.attname))
                     setattr(obj, field.attname, value)
                 fields.append(field.name)
-        return super().bulk_update(objs, fields, batch_size=batch_size)  # type: ignore[misc]
+        updated = [
+            f for f in encrypted_fields(self.model) if f.name in fields or f.attname in fields
+        ]
+        with _encrypted_ahead(objs, updated, as_expression=True):
+            return super().bulk_update(objs, fields, batch_size=batch_size)  # type: ignore[misc]
 
 
 def _check_update_fields(sender: type[models.Model], update_fields: Any = None, **_: Any) -> None:

@@ -195,6 +195,11 @@ class EncryptedSearchableString(EncryptedString):
             value, self.encryption_context, normalizer=self.normalizer
         )
 
+    def encrypt_many(self, values: list[Any]) -> list[str | None]:
+        return current_cipher().batch_encrypt_searchable(
+            values, self.encryption_context, normalizer=self.normalizer
+        )
+
     def search_tokens(self, value: Any) -> list[str]:
         """The tokens ``value`` has under every configured key version."""
         value = self.to_python(value)

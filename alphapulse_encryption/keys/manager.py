@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
-from functools import partial
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from ..conf import encryption_settings
 from ..crypto import Cipher, DecryptionError, Keyring
@@ -29,7 +28,6 @@ __all__ = [
 # however close together) are not limited.
 MIN_FORCED_RELOAD_SECONDS = 1.0
 
-_T = TypeVar("_T")
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -153,48 +151,22 @@ class _RefreshingCipher(Cipher):
     """The process-wide cipher: a value written under a version this process has not loaded
     yet (another process rotated) triggers one keyring reload before the error stands."""
 
-    def decrypt(self, text: str | bytes, context: str) -> Any:
-        try:
-            return Cipher.decrypt(self, text, context)
-        except DecryptionError as exc:
-            return self._after_failure(exc, lambda cipher: Cipher.decrypt(cipher, text, context))
-
-    def batch_decrypt(
-        self, items: Iterable[str | bytes | None], context: str = "default"
-    ) -> list[Any]:
-        values = list(items)
-        try:
-            return Cipher.batch_decrypt(self, values, context)
-        except DecryptionError as exc:
-            return self._after_failure(
-                exc, lambda cipher: Cipher.batch_decrypt(cipher, values, context)
-            )
-
     def open_many(self, items: Iterable[str | bytes | None], context: str) -> list[Any]:
         values = list(items)
         results = Cipher.open_many(self, values, context)
         for i, result in enumerate(results):
             if isinstance(result, DecryptionError):
-                text = values[i]
-                assert text is not None  # None opens to None, never to an error
-                retry = partial(Cipher.decrypt, text=text, context=context)
-                try:
-                    results[i] = self._after_failure(result, retry)
-                except DecryptionError as final:
-                    results[i] = final
+                results[i] = self._after_failure(result, values[i], context)
         return results
 
-    def _after_failure(self, exc: DecryptionError, operation: Callable[[Cipher], _T]) -> _T:
-        """Retry ``operation`` once with a reloaded keyring if ``exc`` names a newer key
-        version; a failure that stands is recorded and raised."""
-        try:
-            retry = self._retry_cipher(exc)
-            if retry is None:
-                raise exc
-            return operation(retry)
-        except DecryptionError as final:
-            _record_failure(final)
-            raise
+    def _after_failure(self, exc: DecryptionError, text: str | bytes | None, context: str) -> Any:
+        """Open ``text`` again with a reloaded keyring if ``exc`` names a newer key
+        version; a failure that stands is recorded and returned."""
+        retry = self._retry_cipher(exc)
+        result = exc if retry is None else Cipher.open_many(retry, (text,), context)[0]
+        if isinstance(result, DecryptionError):
+            _record_failure(result)
+        return result
 
     def _retry_cipher(self, exc: DecryptionError) -> Cipher | None:
         if exc.reason != "unknown_key_version" or exc.key_version is None:

@@ -17,13 +17,22 @@ from .conftest import raw_row
 pytestmark = pytest.mark.django_db
 
 
+class _Opened:
+    call_count = 0  # values decrypted, whichever path (one value, a batch) opened them
+
+
 @contextmanager
 def counted_decryptions():
-    """Counts values decrypted, whichever path (one value, a batch) opens them."""
-    with mock.patch.object(
-        Cipher, "_plaintext", autospec=True, side_effect=Cipher._plaintext
-    ) as spy:
-        yield spy
+    opened = _Opened()
+    real = Cipher.open_many
+
+    def counting(self, items, context):
+        items = list(items)
+        opened.call_count += len(items)
+        return real(self, items, context)
+
+    with mock.patch.object(Cipher, "open_many", counting):
+        yield opened
 
 
 def test_loading_rows_decrypts_nothing_until_a_field_is_read():
