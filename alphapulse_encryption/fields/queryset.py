@@ -68,6 +68,8 @@ def _encrypted_ahead(
                 continue
             attname = field.attname
             owners = [obj for obj in objs if _new_value(obj, field)]
+            if not owners:
+                continue
             values = [obj.__dict__[attname] for obj in owners]
             sealed = field.encrypt_many([field.get_prep_value(value) for value in values])
             for obj, value, stored in zip(owners, values, sealed, strict=True):

@@ -1,7 +1,8 @@
 """The inline decryption path (a header validated before) answers exactly as the full parser.
 
-``Cipher.open_many`` (behind ``decrypt`` and ``batch_decrypt``) opens a value inline when its 10-byte header is one this cipher has
-validated already; every other value goes through ``envelope.decode``. These tests decrypt
+``Cipher.open_many`` (behind ``decrypt`` and ``batch_decrypt``) opens a value inline when
+its 10-byte header is one this cipher has validated already; every other value goes through
+``envelope.decode``. These tests decrypt
 a good value first, so the header is known, and then check that every defect still gets
 the reason and key version a fresh cipher gives it.
 """
