@@ -138,3 +138,20 @@ def test_fields_whose_pre_save_sets_the_value_are_not_encrypted_ahead():
     assert not EncryptedDateTime(auto_now=True).can_encrypt_ahead()
     assert not EncryptedDateTime(auto_now_add=True).can_encrypt_ahead()
     assert not EncryptedString(null=True, migrate_from="plain").can_encrypt_ahead()
+
+
+def test_a_model_defined_after_startup_gets_the_encrypted_queryset_too():
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    from alphapulse_encryption.fields.queryset import EncryptedQuerySetMixin
+
+    with isolate_apps("tests.testapp"):
+
+        class LateModel(models.Model):
+            secret = EncryptedString()
+
+            class Meta:
+                app_label = "testapp"
+
+    assert isinstance(LateModel.objects.all(), EncryptedQuerySetMixin)
