@@ -18,6 +18,8 @@ method stops Django from using its fast ``UNNEST`` bulk insert on PostgreSQL.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,10 +44,17 @@ def migrating_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
     ]
 
 
-def _new_value(obj: models.Model, field: EncryptedFieldMixin) -> bool:
-    """Whether ``obj`` holds a value of ``field`` to encrypt (not a stored one, not None,
-    not a database expression, not deferred)."""
-    value = obj.__dict__.get(field.attname)
+# Values that are certainly new plaintext (the common case, checked first).
+_PLAIN_TYPES = frozenset(
+    {str, int, float, bool, decimal.Decimal, datetime.date, datetime.datetime, dict, list}
+)
+
+
+def _new_value(value: Any) -> bool:
+    """Whether an attribute value is one to encrypt (not a stored one, not None, not a
+    database expression)."""
+    if type(value) in _PLAIN_TYPES:
+        return True
     return not (
         value is None
         or isinstance(value, Sealed | UndecryptableValue | Prepared)
@@ -67,7 +76,7 @@ def _encrypted_ahead(
             if not field.can_encrypt_ahead():
                 continue
             attname = field.attname
-            owners = [obj for obj in objs if _new_value(obj, field)]
+            owners = [obj for obj in objs if _new_value(obj.__dict__.get(attname))]
             if not owners:
                 continue
             values = [obj.__dict__[attname] for obj in owners]
