@@ -58,36 +58,44 @@ class UndecryptableValue:
     __int__ = __float__ = __lt__ = __gt__ = __le__ = __ge__ = __getitem__ = _refuse
 
 
-class Sealed:
+class Sealed(tuple[str, "SealedBatch | None", int]):
     """A stored value loaded with its model instance and not decrypted yet: the attribute
     decrypts it on first read, so rows whose encrypted fields are never read cost nothing.
 
     Values of one column loaded by one query share a :class:`SealedBatch`: the first read
-    of any of them decrypts the batch at once (one key lookup, one tight loop)."""
+    of any of them decrypts the batch at once (one key lookup, one tight loop). A tuple
+    (stored text, batch, index in the batch), because one is made for every value loaded
+    and a tuple is the cheapest object Python builds.
+    """
 
-    __slots__ = ("batch", "index", "stored")
+    __slots__ = ()
 
-    def __init__(self, stored: str, batch: SealedBatch | None = None, index: int = 0) -> None:
-        self.stored = stored
-        self.batch = batch
-        self.index = index
+    def __new__(cls, stored: str, batch: SealedBatch | None = None, index: int = 0) -> Sealed:
+        return tuple.__new__(cls, (stored, batch, index))
+
+    @property
+    def stored(self) -> str:
+        return self[0]
 
     def __repr__(self) -> str:
         return "<Sealed: encrypted value, not read yet>"
 
     def __reduce__(self) -> tuple[type[Sealed], tuple[str]]:
         # Pickled (or deep-copied) alone: the batch holds other rows' values.
-        return Sealed, (self.stored,)
+        return Sealed, (self[0],)
 
     def open(self, field: EncryptedFieldMixin) -> Any:
         """The decrypted value, or an :class:`UndecryptableValue`."""
-        batch = self.batch
+        stored, batch, index = self
         if batch is None:
-            return field.open_many([self.stored])[0]
+            return field.open_many([stored])[0]
         opened = batch.opened
         if opened is None:
             opened = batch.open()
-        return opened[self.index]
+        return opened[index]
+
+
+_new_sealed = tuple.__new__
 
 
 class SealedBatch:
@@ -110,27 +118,24 @@ class SealedBatch:
 SEALED_BATCH_SIZE = 100
 
 
-class _Sealer:
+def _sealer(field: EncryptedFieldMixin) -> Callable[[Any, Any, Any], Sealed | None]:
     """The database converter of one column in one query execution: wraps each stored value
-    in a :class:`Sealed` of the current batch (one per execution, so never shared across
-    threads)."""
+    in a :class:`Sealed` of the current batch. One per execution, so never shared across
+    threads; a closure, the cheapest callable for a call per value loaded."""
+    batch = SealedBatch(field)
 
-    __slots__ = ("batch", "field")
-
-    def __init__(self, field: EncryptedFieldMixin) -> None:
-        self.field = field
-        self.batch = SealedBatch(field)
-
-    def __call__(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
+    def seal(value: Any, expression: Any, connection: Any) -> Sealed | None:
+        nonlocal batch
         if value is None:
             return None
-        batch = self.batch
         stored = batch.stored
         if len(stored) >= SEALED_BATCH_SIZE or batch.opened is not None:
-            batch = self.batch = SealedBatch(self.field)
+            batch = SealedBatch(field)
             stored = batch.stored
         stored.append(value)
-        return Sealed(value, batch, len(stored) - 1)
+        return _new_sealed(Sealed, (value, batch, len(stored) - 1))
+
+    return seal
 
 
 class Prepared:
@@ -211,7 +216,7 @@ class EncryptedCol(Col):
 
     def get_db_converters(self, connection: Any) -> list[Any]:
         if self.lazy and self.target is self.output_field:
-            return [_Sealer(self.target)]  # type: ignore[arg-type]
+            return [_sealer(self.target)]  # type: ignore[arg-type]
         return super().get_db_converters(connection)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
