@@ -49,6 +49,7 @@ def _provider() -> KeyProvider:
 def _load_locked() -> tuple[Keyring, bool]:
     """Load from the provider (caller holds ``_lock``); keeps the previous keyring object,
     and so its derived-key caches, when nothing changed. Returns (keyring, changed)."""
+    _state.pop("hot", None)
     provider = _provider()
     loaded = provider.load()
     previous = _state.get("keyring")
@@ -103,6 +104,13 @@ def current_keyring() -> Keyring:
 
 
 def current_cipher() -> Cipher:
+    # Called for every value encrypted or decrypted one by one: while the keyring is fresh,
+    # one lookup and one clock read.
+    hot = _state.get("hot")
+    if hot is not None:
+        cipher, expires_at = hot
+        if expires_at is None or _now() < expires_at:
+            return cipher
     cipher = _state.get("cipher")
     keyring = current_keyring()
     if not isinstance(cipher, Cipher) or cipher.keyring is not keyring:
@@ -112,6 +120,9 @@ def current_cipher() -> Cipher:
             on_seal=counter.add,
         )
         _state["cipher"] = cipher
+    with _lock:
+        if _state.get("keyring") is keyring:  # not reloaded or reset meanwhile
+            _state["hot"] = (cipher, _state.get("expires_at"))
     return cipher
 
 

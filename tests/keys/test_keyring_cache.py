@@ -64,6 +64,18 @@ def test_a_new_version_is_seen_after_the_cache_time(short_cache, clock):
     assert key_version_of(get_cipher().encrypt("y", "ctx")) == 2
 
 
+def test_the_cached_cipher_itself_expires_with_the_keyring(short_cache, clock):
+    first = get_cipher()
+    assert get_cipher() is first
+    _other_process_rotates_and_writes("x")
+    clock.now += 4.9
+    assert get_cipher() is first
+    clock.now += 0.2
+    assert key_version_of(get_cipher().encrypt("y", "ctx")) == 2
+    manager.reset()
+    assert get_cipher() is not first
+
+
 def test_a_value_under_an_unknown_newer_version_triggers_one_reload(short_cache, clock, operations):
     assert short_cache.active_version == 1
     _, written = _other_process_rotates_and_writes("from another server")
