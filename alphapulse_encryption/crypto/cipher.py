@@ -122,6 +122,7 @@ class Cipher:
         padding = envelope.PADDING
         results: list[Any] = []
         append = results.append
+        failed: list[tuple[int, str | bytes]] = []
         for text in items:
             if text is None:
                 append(None)
@@ -155,8 +156,17 @@ class Cipher:
                         continue
                 append(deserialize(self._open_parsed(text, context, openers)))
             except DecryptionError as exc:
+                failed.append((len(results), text))
                 append(exc)
+        if failed:
+            self._after_failures(results, failed, context)
         return results
+
+    def _after_failures(
+        self, results: list[Any], failed: list[tuple[int, str | bytes]], context: str
+    ) -> None:
+        """Told which values of an :meth:`open_many` failed (index, stored text), with
+        their errors in ``results``; a subclass may open them again and replace them."""
 
     def encrypt_searchable(
         self,

@@ -56,12 +56,15 @@ def serialize(value: Any, *, as_json: bool = False) -> bytes:
 
 def deserialize(data: bytes) -> Any:
     """Decode what :func:`serialize` produced; anything else is ``malformed``."""
+    if data[:1] == TAG_STR:  # the common case first, with the fewest steps
+        try:
+            return data[1:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptionError("malformed") from None
     if not data:
         raise DecryptionError("malformed")
     tag, payload = data[:1], data[1:]
     try:
-        if tag == TAG_STR:
-            return payload.decode("utf-8")
         if tag == TAG_INT:
             return _parse_int(payload)
         if tag == TAG_FLOAT:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from ..conf import encryption_settings
@@ -162,22 +161,15 @@ class _RefreshingCipher(Cipher):
     """The process-wide cipher: a value written under a version this process has not loaded
     yet (another process rotated) triggers one keyring reload before the error stands."""
 
-    def open_many(self, items: Iterable[str | bytes | None], context: str) -> list[Any]:
-        values = list(items)
-        results = Cipher.open_many(self, values, context)
-        for i, result in enumerate(results):
-            if isinstance(result, DecryptionError):
-                results[i] = self._after_failure(result, values[i], context)
-        return results
-
-    def _after_failure(self, exc: DecryptionError, text: str | bytes | None, context: str) -> Any:
-        """Open ``text`` again with a reloaded keyring if ``exc`` names a newer key
-        version; a failure that stands is recorded and returned."""
-        retry = self._retry_cipher(exc)
-        result = exc if retry is None else Cipher.open_many(retry, (text,), context)[0]
-        if isinstance(result, DecryptionError):
-            _record_failure(result)
-        return result
+    def _after_failures(
+        self, results: list[Any], failed: list[tuple[int, str | bytes]], context: str
+    ) -> None:
+        for index, text in failed:
+            retry = self._retry_cipher(results[index])
+            if retry is None:
+                _record_failure(results[index])
+            else:  # the reloaded cipher records its own failure, if any
+                results[index] = retry.open_many((text,), context)[0]
 
     def _retry_cipher(self, exc: DecryptionError) -> Cipher | None:
         if exc.reason != "unknown_key_version" or exc.key_version is None:

@@ -76,6 +76,19 @@ def test_the_cached_cipher_itself_expires_with_the_keyring(short_cache, clock):
     assert get_cipher() is not first
 
 
+def test_a_value_that_still_fails_after_the_reload_is_recorded_once(
+    short_cache, clock, operations
+):
+    assert short_cache.active_version == 1
+    _, text = _other_process_rotates_and_writes("x", context="ctx")
+    operations.clear()
+    with pytest.raises(DecryptionError) as info:
+        decrypt_field(text, context="other")  # reload finds version 2; the context is wrong
+    assert info.value.reason == "authentication_failed"
+    assert [op for op in operations if op[0] == "decrypt_failed"] == [("decrypt_failed", 2)]
+    assert ("load", 2) in operations
+
+
 def test_a_value_under_an_unknown_newer_version_triggers_one_reload(short_cache, clock, operations):
     assert short_cache.active_version == 1
     _, written = _other_process_rotates_and_writes("from another server")
