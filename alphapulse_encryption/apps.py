@@ -16,6 +16,8 @@ def _flush_key_usage(**kwargs: Any) -> None:
 
 
 def _install_queryset(sender: Any, **kwargs: Any) -> None:
+    if sender.__module__ == "__fake__":
+        return  # a historical model rendered by the migration framework, many times over
     from .fields import queryset
 
     queryset.install(sender)
