@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -150,6 +150,10 @@ class Prepared:
 
     def __repr__(self) -> str:
         return "<Prepared: encrypted for a bulk write>"
+
+
+def _defined_in(cls: type, name: str) -> type:
+    return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
 def _under_active_key(stored: str) -> bool:
@@ -480,8 +484,18 @@ class EncryptedFieldMixin(Field):
     def encrypt(self, value: Any) -> str:
         return current_cipher().encrypt(value, self.encryption_context, as_json=self.as_json)
 
-    def encrypt_many(self, values: list[Any]) -> list[str | None]:
-        """:meth:`encrypt` for many prepared values at once (``None`` stays ``None``)."""
+    def encrypt_many(self, values: Sequence[Any]) -> list[str | None]:
+        """:meth:`encrypt` for many prepared values (``None`` stays ``None``): one batch
+        (one key lookup, one draw of random nonces), unless a subclass overrides
+        :meth:`encrypt` alone, whose own encryption is then used value by value."""
+        if _defined_in(type(self), "encrypt") is not _defined_in(type(self), "seal_batch") and (
+            issubclass(_defined_in(type(self), "encrypt"), _defined_in(type(self), "seal_batch"))
+        ):
+            return [None if value is None else self.encrypt(value) for value in values]
+        return self.seal_batch(values)
+
+    def seal_batch(self, values: Sequence[Any]) -> list[str | None]:
+        """The batch form of :meth:`encrypt`; a subclass overriding one overrides both."""
         return current_cipher().batch_encrypt(values, self.encryption_context, as_json=self.as_json)
 
     def can_encrypt_ahead(self) -> bool:

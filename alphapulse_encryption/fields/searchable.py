@@ -195,7 +195,7 @@ class EncryptedSearchableString(EncryptedString):
             value, self.encryption_context, normalizer=self.normalizer
         )
 
-    def encrypt_many(self, values: list[Any]) -> list[str | None]:
+    def seal_batch(self, values: Sequence[Any]) -> list[str | None]:
         return current_cipher().batch_encrypt_searchable(
             values, self.encryption_context, normalizer=self.normalizer
         )

@@ -155,3 +155,20 @@ def test_a_model_defined_after_startup_gets_the_encrypted_queryset_too():
                 app_label = "testapp"
 
     assert isinstance(LateModel.objects.all(), EncryptedQuerySetMixin)
+
+
+def test_a_subclass_that_overrides_encrypt_alone_keeps_it_in_bulk_writes():
+    from alphapulse_encryption.fields import EncryptedSearchableString
+
+    class Tagged(EncryptedSearchableString):
+        def encrypt(self, value):
+            return f"tagged:{value}"
+
+    class Batched(Tagged):
+        def seal_batch(self, values):
+            return [f"batched:{value}" for value in values]
+
+    assert Tagged(context="t").encrypt_many(["a", None]) == ["tagged:a", None]
+    assert Batched(context="t").encrypt_many(["a"]) == ["batched:a"]
+    plain = EncryptedSearchableString(context="t").encrypt_many(["a"])[0]
+    assert plain is not None and plain.startswith("apt1")

@@ -76,9 +76,7 @@ def test_the_cached_cipher_itself_expires_with_the_keyring(short_cache, clock):
     assert get_cipher() is not first
 
 
-def test_a_value_that_still_fails_after_the_reload_is_recorded_once(
-    short_cache, clock, operations
-):
+def test_a_value_that_still_fails_after_the_reload_is_recorded_once(short_cache, clock, operations):
     assert short_cache.active_version == 1
     _, text = _other_process_rotates_and_writes("x", context="ctx")
     operations.clear()

@@ -39,9 +39,9 @@ def count_writes(monkeypatch) -> Counter:
     writes: Counter = Counter()
     real_write = data._write
 
-    def counting_write(pair, encrypted, connection):
-        written = real_write(pair, encrypted, connection)
-        writes.update((pair.column, pk) for pk, _ in encrypted)
+    def counting_write(pairs, pks, values, connection):
+        written = real_write(pairs, pks, values, connection)
+        writes.update((pair.column, pk) for pair in pairs for pk in pks)
         return written
 
     monkeypatch.setattr(data, "_write", counting_write)
@@ -53,7 +53,9 @@ def test_migrates_every_column_in_batches_and_verify_proves_it():
     LegacyClient.objects.create(name="empty")  # nothing to migrate: counted as migrated
     verify_fails()
     out, _ = run("--migrate-data", "--batch-size", "5", verbosity=2)
-    assert f"{TABLE}.email_encrypted: 5/23 rows" in out  # progress after the first batch
+    # Progress after the first batch, for each column: they advance together.
+    assert f"{TABLE}.email_encrypted: 5/23 rows" in out
+    assert f"{TABLE}.balance_encrypted: 5/23 rows" in out
     assert "rows/s, ETA" in out
     assert f"{TABLE}.preferences_encrypted: 23 row(s) encrypted, 0 failed" in out
     assert_migrated(originals)
@@ -105,9 +107,10 @@ def test_a_run_killed_between_batches_resumes_and_migrates_each_row_exactly_once
     monkeypatch.setattr(data, "_run_batch", killed_after_four_batches)
     with pytest.raises(KeyboardInterrupt):
         run("--migrate-data", "--batch-size", "7")
-    assert sum(writes.values()) == 28  # four committed batches of the first column
+    # Four committed batches, every column of a row written together.
+    assert sum(writes.values()) == 28 * len(ENCRYPTED)
     report = verify()
-    assert report.columns[0].migrated == 28 and report.columns[0].pending == 2
+    assert [(c.migrated, c.pending) for c in report.columns] == [(28, 2)] * len(ENCRYPTED)
 
     monkeypatch.setattr(data, "_run_batch", real_run_batch)
     run("--migrate-data", "--batch-size", "7")

@@ -219,12 +219,15 @@ class Command(BaseCommand):
     def _migrate_data(
         self, *, table: str | None, batch_size: int, retry_failed: bool, **_: Any
     ) -> None:
-        last_shown = [time.monotonic()]
+        started = time.monotonic()
+        last_shown: dict[str, float] = {}
 
         def show(progress: data.MigrateProgress) -> None:
+            # The columns of a table advance together, batch by batch: each has its line.
             now = time.monotonic()
-            if self.verbosity >= 2 or (self.verbosity >= 1 and now - last_shown[0] >= 2):
-                last_shown[0] = now
+            due = now - last_shown.get(progress.label, started) >= 2
+            if self.verbosity >= 2 or (self.verbosity >= 1 and due):
+                last_shown[progress.label] = now
                 self.stdout.write(self._progress_line(progress))
 
         results = data.migrate_data(
