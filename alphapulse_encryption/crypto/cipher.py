@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import hashlib
 import hmac
 import os
 from collections.abc import Callable, Iterable
@@ -192,10 +191,9 @@ class Cipher:
     ) -> str:
         version = self.keyring.active_version if version is None else version
         normalized = normalizer(value) if normalizer is not None else value
-        mac = hmac.new(
-            self.keyring.search_key(version, context), serialize(normalized), hashlib.sha256
-        )
-        return f"{TOKEN_PREFIX}{version:08x}{mac.hexdigest()}"
+        key = self.keyring.search_key(version, context)
+        mac = hmac.digest(key, serialize(normalized), "sha256")
+        return f"{TOKEN_PREFIX}{version:08x}{mac.hex()}"
 
     def search_tokens(
         self, value: Any, context: str, *, normalizer: Normalizer | None = None
