@@ -58,71 +58,66 @@ class UndecryptableValue:
     __int__ = __float__ = __lt__ = __gt__ = __le__ = __ge__ = __getitem__ = _refuse
 
 
-class Sealed(tuple[str, "SealedBatch | None", int]):
+class SealedBatch:
+    """Up to :data:`SEALED_BATCH_SIZE` stored values of one column loaded by one query,
+    decrypted together on the first read of any of them."""
+
+    __slots__ = ("opened", "stored")
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+        self.opened: list[Any] | None = None
+
+
+class Sealed(tuple[SealedBatch, int]):
     """A stored value loaded with its model instance and not decrypted yet: the attribute
     decrypts it on first read, so rows whose encrypted fields are never read cost nothing.
 
     Values of one column loaded by one query share a :class:`SealedBatch`: the first read
     of any of them decrypts the batch at once (one key lookup, one tight loop). A tuple
-    (stored text, batch, index in the batch), because one is made for every value loaded
-    and a tuple is the cheapest object Python builds.
+    (batch, index in the batch), because one is made for every value loaded and a small
+    tuple is the cheapest object to build and to hold.
     """
 
     __slots__ = ()
 
-    def __new__(cls, stored: str, batch: SealedBatch | None = None, index: int = 0) -> Sealed:
-        return tuple.__new__(cls, (stored, batch, index))
+    def __new__(cls, stored: str) -> Sealed:
+        """A value on its own (an unpickled one, say)."""
+        batch = SealedBatch()
+        batch.stored.append(stored)
+        return tuple.__new__(cls, (batch, 0))
 
     @property
     def stored(self) -> str:
-        return self[0]
+        batch, index = self
+        return batch.stored[index]
 
     def __repr__(self) -> str:
         return "<Sealed: encrypted value, not read yet>"
 
     def __reduce__(self) -> tuple[type[Sealed], tuple[str]]:
         # Pickled (or deep-copied) alone: the batch holds other rows' values.
-        return Sealed, (self[0],)
+        return Sealed, (self.stored,)
 
     def open(self, field: EncryptedFieldMixin) -> Any:
         """The decrypted value, or an :class:`UndecryptableValue`."""
-        stored, batch, index = self
-        if batch is None:
-            return field.open_many([stored])[0]
+        batch, index = self
         opened = batch.opened
-        if opened is None:
-            opened = batch.open()
+        if opened is None or index >= len(opened):  # (a value sealed while another thread
+            opened = batch.opened = field.open_many(batch.stored)  # opened the batch)
         return opened[index]
 
 
 _new_sealed = tuple.__new__
-
-
-class SealedBatch:
-    """Up to :data:`SEALED_BATCH_SIZE` stored values of one column, decrypted together."""
-
-    __slots__ = ("field", "opened", "stored")
-
-    def __init__(self, field: EncryptedFieldMixin) -> None:
-        self.field = field
-        self.stored: list[str] = []
-        self.opened: list[Any] | None = None
-
-    def open(self) -> list[Any]:
-        opened = self.opened = self.field.open_many(self.stored)
-        self.stored = []  # each Sealed keeps its own ciphertext
-        return opened
-
-
 # Values decrypted together on first read: Django fetches rows 100 at a time.
 SEALED_BATCH_SIZE = 100
 
 
-def _sealer(field: EncryptedFieldMixin) -> Callable[[Any, Any, Any], Sealed | None]:
+def _sealer() -> Callable[[Any, Any, Any], Sealed | None]:
     """The database converter of one column in one query execution: wraps each stored value
     in a :class:`Sealed` of the current batch. One per execution, so never shared across
     threads; a closure, the cheapest callable for a call per value loaded."""
-    batch = SealedBatch(field)
+    batch = SealedBatch()
 
     def seal(value: Any, expression: Any, connection: Any) -> Sealed | None:
         nonlocal batch
@@ -130,10 +125,10 @@ def _sealer(field: EncryptedFieldMixin) -> Callable[[Any, Any, Any], Sealed | No
             return None
         stored = batch.stored
         if len(stored) >= SEALED_BATCH_SIZE or batch.opened is not None:
-            batch = SealedBatch(field)
+            batch = SealedBatch()
             stored = batch.stored
         stored.append(value)
-        return _new_sealed(Sealed, (value, batch, len(stored) - 1))
+        return _new_sealed(Sealed, (batch, len(stored) - 1))
 
     return seal
 
@@ -154,6 +149,11 @@ class Prepared:
 
 def _defined_in(cls: type, name: str) -> type:
     return next(klass for klass in cls.__mro__ if name in vars(klass))
+
+
+def _ours(cls: type) -> bool:
+    """Whether a class is this library's or Django's (not a user's subclass)."""
+    return cls.__module__.startswith(("alphapulse_encryption.", "django."))
 
 
 def _under_active_key(stored: str) -> bool:
@@ -220,7 +220,7 @@ class EncryptedCol(Col):
 
     def get_db_converters(self, connection: Any) -> list[Any]:
         if self.lazy and self.target is self.output_field:
-            return [_sealer(self.target)]  # type: ignore[arg-type]
+            return [_sealer()]
         return super().get_db_converters(connection)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
@@ -281,6 +281,10 @@ class EncryptedFieldMixin(Field):
         self._explicit_context = context
         # Not ``self.context``: DecimalField already uses that name for its decimal.Context.
         self.encryption_context = context or ""
+        # Decrypted values of python_type need no to_python, unless a subclass outside
+        # this library overrides to_python.
+        owner = _defined_in(type(self), "to_python")
+        self._ready_type = self.python_type if _ours(owner) else None
         super().__init__(*args, **kwargs)
 
     # -- schema -------------------------------------------------------------------
@@ -500,11 +504,17 @@ class EncryptedFieldMixin(Field):
 
     def can_encrypt_ahead(self) -> bool:
         """Whether bulk writes may encrypt this field's values before ``pre_save``: not
-        while it mirrors a plaintext field, nor when ``pre_save`` sets the value."""
+        while it mirrors a plaintext field, not when ``pre_save`` sets the value, and not
+        for a subclass that changes values on their way to the database."""
+        cls = type(self)
         return (
             self.migrate_from is None
             and not getattr(self, "auto_now", False)
-            and not (getattr(self, "auto_now_add", False))
+            and not getattr(self, "auto_now_add", False)
+            and all(
+                _ours(_defined_in(cls, name))
+                for name in ("pre_save", "get_db_prep_save", "get_db_prep_value")
+            )
         )
 
     def check_assigned_expression(self, expression: Any) -> None:
@@ -534,23 +544,33 @@ class EncryptedFieldMixin(Field):
         if value is None:
             return None
         try:
-            value = self.decrypt(value)
+            decrypted = self.decrypt(value)
         except DecryptionError as exc:
             return UndecryptableValue(value, exc)
-        return value if type(value) is self.python_type else self.to_python(value)
+        return self._converted(value, decrypted)
 
     def open_many(self, stored: list[str]) -> list[Any]:
         """Decrypt stored values (none of them ``None``) at once: each result is the value,
         or an :class:`UndecryptableValue` for one that failed."""
         results = current_cipher().open_many(stored, self.encryption_context)
-        python_type = self.python_type
+        ready = self._ready_type
         for i, value in enumerate(results):
-            if type(value) is not python_type:
-                if isinstance(value, DecryptionError):
-                    results[i] = UndecryptableValue(stored[i], value)
-                else:
-                    results[i] = self.to_python(value)
+            if type(value) is not ready:
+                results[i] = self._converted(stored[i], value)
         return results
+
+    def _converted(self, stored: str, value: Any) -> Any:
+        """A decrypted value (or its :class:`DecryptionError`) as this field's value. One
+        this field cannot hold (its type changed since the value was stored, say) is
+        ``malformed`` for this field, and fails alone, without showing its content."""
+        if type(value) is self._ready_type:
+            return value
+        if isinstance(value, DecryptionError):
+            return UndecryptableValue(stored, value)
+        try:
+            return self.to_python(value)
+        except (ValidationError, ValueError, TypeError):
+            return UndecryptableValue(stored, DecryptionError("malformed"))
 
     def to_python(self, value: Any) -> Any:
         # Django's date and time fields raise TypeError for a value of the wrong type (an

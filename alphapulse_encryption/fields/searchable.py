@@ -24,7 +24,7 @@ from django.utils.text import capfirst
 
 from ..crypto import TOKEN_LENGTH, is_search_token
 from ..keys import current_cipher
-from .base import PUBLIC_MODULE, EncryptedCol
+from .base import PUBLIC_MODULE, EncryptedCol, Prepared
 from .scalars import EncryptedString
 
 NORMALIZE_STEPS: dict[str, Callable[[str], str]] = {
@@ -273,6 +273,8 @@ class _TokenAttribute(DeferredAttribute):
         if field.attname not in instance.__dict__ and not instance._is_pk_set():
             source = field.source_field  # type: ignore[attr-defined]
             value = instance.__dict__.get(source.attname)
+            if isinstance(value, Prepared):  # inside bulk_create
+                value = value.value
             if value is None:
                 return None
             return current_cipher().search_token(

@@ -324,7 +324,8 @@ def _run_batch(run: _TableRun, after: Any) -> tuple[Any, list[MigrateProgress]]:
     Returns the batch's last primary key (``None`` at the end of the table) and the
     progress of each column for which the batch encrypted or recorded anything.
     """
-    outermost = not run.connection.in_atomic_block
+    # Outermost: not inside a transaction of the caller (atomic, or autocommit turned off).
+    outermost = not run.connection.in_atomic_block and run.connection.get_autocommit()
     with transaction.atomic(using=run.using):
         run.begin_batch(outermost)
         rows_query = run.rows_query if after is None else run.rows_query.filter(pk__gt=after)

@@ -172,3 +172,29 @@ def test_a_subclass_that_overrides_encrypt_alone_keeps_it_in_bulk_writes():
     assert Batched(context="t").encrypt_many(["a"]) == ["batched:a"]
     plain = EncryptedSearchableString(context="t").encrypt_many(["a"])[0]
     assert plain is not None and plain.startswith("apt1")
+
+
+def test_subclasses_that_change_values_keep_their_own_code():
+    from alphapulse_encryption.fields.base import Prepared
+
+    class Upper(EncryptedString):
+        def to_python(self, value):
+            value = super().to_python(value)
+            return value.upper() if isinstance(value, str) else value
+
+    class Stamped(EncryptedString):
+        def pre_save(self, model_instance, add):
+            return super().pre_save(model_instance, add)
+
+    upper = Upper(context="tests.upper")
+    stored = upper.get_db_prep_save("abc", None)
+    assert upper.from_db_value(stored, None, None) == "ABC"
+    assert upper.open_many([stored]) == ["ABC"]
+    assert not Stamped().can_encrypt_ahead()
+    # During bulk writes the attribute still reads the value, never the ciphertext.
+    customer = Customer(first_name="Ann", email="Ann@Example.com")
+    customer.__dict__["first_name"] = Prepared("ape:x", "Ann")
+    assert customer.first_name == "Ann"
+    token = customer.email_search
+    customer.__dict__["email"] = Prepared("apt1...", "Ann@Example.com")
+    assert customer.email_search == token

@@ -155,3 +155,43 @@ def test_a_pickled_instance_carries_its_own_ciphertext_only():
         assert raw_row(Customer, other.pk)["last_name"].encode() not in data
     restored = pickle.loads(data)  # noqa: S301 (our own bytes)
     assert restored.last_name == "Secret 0"
+
+
+def test_a_value_this_field_cannot_hold_fails_alone_without_showing_its_content():
+    from django.db import connection
+
+    from alphapulse_encryption import DecryptionError, encrypt_field
+
+    positions = [PositionFactory(quantity=i + 1) for i in range(3)]
+    field = Position._meta.get_field("quantity")
+    wrong = encrypt_field("not-a-number", context=field.encryption_context)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE testapp_position SET quantity = %s WHERE id = %s", [wrong, positions[1].pk]
+        )
+    loaded = list(Position.objects.order_by("pk"))
+    assert loaded[0].quantity == 1
+    assert loaded[2].quantity == 3
+    with pytest.raises(DecryptionError, match=f"pk={positions[1].pk}") as info:
+        _ = loaded[1].quantity
+    assert info.value.reason == "malformed"
+    assert "not-a-number" not in str(info.value)
+    values = list(Position.objects.order_by("pk").values_list("quantity", flat=True))
+    assert values[0] == 1 and values[2] == 3
+    assert "not-a-number" not in repr(values[1])
+
+
+def test_a_value_sealed_after_its_batch_was_opened_still_opens_to_its_own_value():
+    from alphapulse_encryption.fields.base import Sealed
+
+    customers = [CustomerFactory(last_name=f"Name {i}") for i in range(2)]
+    first = Customer.objects.order_by("pk")[0]
+    sealed = first.__dict__["last_name"]
+    assert first.last_name == "Name 0"  # opens the batch
+    batch = sealed[0]
+    # Another thread still iterating appends to the batch it just saw opened.
+    batch.stored.append(raw_row(Customer, customers[1].pk)["last_name"])
+    late = tuple.__new__(Sealed, (batch, len(batch.stored) - 1))
+    field = Customer._meta.get_field("last_name")
+    assert late.open(field) == "Name 1"
+    assert sealed.open(field) == "Name 0"

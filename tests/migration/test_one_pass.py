@@ -212,3 +212,26 @@ def test_inside_a_callers_transaction_the_commit_setting_is_left_alone(monkeypat
         assert synchronous_commit() == "on"
     assert seen == {"on": len(ENCRYPTED)}
     assert verify().complete
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_with_autocommit_turned_off_by_the_caller_the_commit_setting_is_left_alone(monkeypatch):
+    make_legacy_clients(2)
+    seen: Counter = Counter()
+    real_encrypt = data._encrypt
+
+    def looking(pair, rows, connection):
+        seen[synchronous_commit()] += 1
+        return real_encrypt(pair, rows, connection)
+
+    monkeypatch.setattr(data, "_encrypt", looking)
+    transaction.set_autocommit(False)
+    try:
+        data.migrate_data()
+        assert synchronous_commit() == "on"
+        transaction.commit()
+    finally:
+        transaction.set_autocommit(True)
+    assert seen == {"on": len(ENCRYPTED)}
+    assert verify().complete
