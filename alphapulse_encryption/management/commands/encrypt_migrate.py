@@ -4,9 +4,13 @@ steps (see docs/migration.md); the work is done by ``alphapulse_encryption.migra
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
@@ -31,6 +35,20 @@ class Command(BaseCommand):
     )
     BATCH_SIZE = "--batch-size must be at least 1 (got {size}). Hint: the default is {default}."
     RETRY_ONLY_WITH_MIGRATE = "--retry-failed goes with --migrate-data."
+    WORKERS = (
+        "--workers must be at least 1 and goes with --migrate-data (got {workers}). "
+        "Hint: one worker per core of this machine; --retry-failed runs in one worker."
+    )
+    WORKERS_NEED_SETTINGS = (
+        "--workers starts processes that load the settings module named by "
+        "DJANGO_SETTINGS_MODULE; these settings were configured in code. Hint: run one "
+        "command per worker instead."
+    )
+    WORKER_FAILED = (
+        "Worker process {index} stopped with exit status {status}. Batches committed before "
+        "are kept. Hint: run the same command again to resume: rows already encrypted are "
+        "skipped."
+    )
     NO_MIGRATING_FIELDS = (
         "No model has an encrypted field with migrate_from=, so there is nothing to migrate. "
         "Hint: declare the encrypted field beside the plaintext one, e.g. "
@@ -77,6 +95,11 @@ class Command(BaseCommand):
         "({rate:.0f} rows/s)."
     )
     SKIPPED = "{label}: {skipped} row(s) were encrypted meanwhile by another writer."
+    WORKERS_STARTED = "Started {count} more worker process(es); this one works too."
+    WORKERS_DONE = (
+        "{label}: {done} row(s) done by {workers} workers in {elapsed:.1f}s ({rate:.0f} rows/s); "
+        "{pending} pending (failed rows included)."
+    )
     FAILURES_RECORDED = (
         "{label}: {failed} row(s) could not be encrypted; they are recorded in the "
         "encryption_migrations table (e.g. pk {pk}: {error}). Fix the values, then run "
@@ -143,6 +166,12 @@ class Command(BaseCommand):
             action="store_true",
             help="With --migrate-data: try the rows recorded as failed once more.",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="With --migrate-data: worker processes sharing the rows (default 1).",
+        )
         parser.add_argument("--confirm", action="store_true", help="Confirm --drop-unencrypted.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -155,6 +184,9 @@ class Command(BaseCommand):
             )
         if options["retry_failed"] and chosen != ["migrate_data"]:
             raise CommandError(self.RETRY_ONLY_WITH_MIGRATE)
+        workers = options["workers"]
+        if workers < 1 or (workers > 1 and (chosen != ["migrate_data"] or options["retry_failed"])):
+            raise CommandError(self.WORKERS.format(workers=workers))
         self.verbosity = options["verbosity"]
         outcome = "error"
         try:
@@ -217,8 +249,11 @@ class Command(BaseCommand):
     # -- 2 ------------------------------------------------------------------------------
 
     def _migrate_data(
-        self, *, table: str | None, batch_size: int, retry_failed: bool, **_: Any
+        self, *, table: str | None, batch_size: int, retry_failed: bool, workers: int, **_: Any
     ) -> None:
+        if workers > 1:
+            self._migrate_data_in_workers(table, batch_size, workers)
+            return
         started = time.monotonic()
         last_shown: dict[str, float] = {}
 
@@ -257,6 +292,53 @@ class Command(BaseCommand):
                         label=progress.label, failed=progress.failed, pk=pk, error=error
                     )
                 )
+
+    def _migrate_data_in_workers(self, table: str | None, batch_size: int, workers: int) -> None:
+        """Start ``workers - 1`` more processes running this command with one worker each,
+        work in this one too, and wait for them. The rows are shared as between any
+        concurrent runs (each batch locks its rows; see docs/migration.md)."""
+        if not settings.SETTINGS_MODULE:
+            raise CommandError(self.WORKERS_NEED_SETTINGS)
+        selected = pairs.select_pairs(table)
+        pairs.require_columns(selected)
+        before = {pair.label: data.pending_rows(pair).count() for pair in selected}
+        started = time.monotonic()
+        command = [sys.executable, "-m", "django", "encrypt_migrate", "--migrate-data"]
+        command += ["--batch-size", str(batch_size), "--verbosity", "0"]
+        if table is not None:
+            command += ["--table", table]
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+            "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
+        }
+        children = [subprocess.Popen(command, env=env) for _ in range(workers - 1)]  # noqa: S603
+        self._say(self.WORKERS_STARTED.format(count=len(children)), 2)
+        try:
+            self._migrate_data(table=table, batch_size=batch_size, retry_failed=False, workers=1)
+            statuses = [child.wait() for child in children]
+        finally:
+            for child in children:
+                if child.poll() is None:  # this process failed or was interrupted
+                    child.terminate()
+                    child.wait()
+        for index, status in enumerate(statuses, start=2):
+            if status != 0:
+                raise CommandError(self.WORKER_FAILED.format(index=index, status=status))
+        elapsed = time.monotonic() - started
+        for pair in selected:
+            pending = data.pending_rows(pair).count()
+            done = before[pair.label] - pending
+            self._say(
+                self.WORKERS_DONE.format(
+                    label=pair.label,
+                    done=done,
+                    workers=workers,
+                    elapsed=elapsed,
+                    rate=done / elapsed if elapsed > 0 else 0,
+                    pending=pending,
+                )
+            )
 
     def _progress_line(self, progress: data.MigrateProgress) -> str:
         eta = progress.eta
