@@ -176,10 +176,9 @@ def synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
-@postgresql_only
-@pytest.mark.django_db(transaction=True)
-def test_batches_commit_without_waiting_for_the_flush_and_nothing_else_does(monkeypatch):
-    originals = make_legacy_clients(5)
+@pytest.fixture
+def settings_seen_by_batches(monkeypatch) -> Counter:
+    """The synchronous_commit setting each batch's encryption ran under, counted."""
     seen: Counter = Counter()
     real_encrypt = data._encrypt
 
@@ -188,6 +187,16 @@ def test_batches_commit_without_waiting_for_the_flush_and_nothing_else_does(monk
         return real_encrypt(pair, rows, connection)
 
     monkeypatch.setattr(data, "_encrypt", looking)
+    return seen
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_batches_commit_without_waiting_for_the_flush_and_nothing_else_does(
+    settings_seen_by_batches,
+):
+    seen = settings_seen_by_batches
+    originals = make_legacy_clients(5)
     assert synchronous_commit() == "on"
     data.migrate_data(batch_size=2)
     assert seen == {"off": 3 * len(ENCRYPTED)}  # batches of 2, 2, 1
@@ -197,16 +206,9 @@ def test_batches_commit_without_waiting_for_the_flush_and_nothing_else_does(monk
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_inside_a_callers_transaction_the_commit_setting_is_left_alone(monkeypatch):
+def test_inside_a_callers_transaction_the_commit_setting_is_left_alone(settings_seen_by_batches):
+    seen = settings_seen_by_batches
     make_legacy_clients(2)
-    seen: Counter = Counter()
-    real_encrypt = data._encrypt
-
-    def looking(pair, rows, connection):
-        seen[synchronous_commit()] += 1
-        return real_encrypt(pair, rows, connection)
-
-    monkeypatch.setattr(data, "_encrypt", looking)
     with transaction.atomic():
         data.migrate_data()
         assert synchronous_commit() == "on"
@@ -216,16 +218,11 @@ def test_inside_a_callers_transaction_the_commit_setting_is_left_alone(monkeypat
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_with_autocommit_turned_off_by_the_caller_the_commit_setting_is_left_alone(monkeypatch):
+def test_with_autocommit_turned_off_by_the_caller_the_commit_setting_is_left_alone(
+    settings_seen_by_batches,
+):
+    seen = settings_seen_by_batches
     make_legacy_clients(2)
-    seen: Counter = Counter()
-    real_encrypt = data._encrypt
-
-    def looking(pair, rows, connection):
-        seen[synchronous_commit()] += 1
-        return real_encrypt(pair, rows, connection)
-
-    monkeypatch.setattr(data, "_encrypt", looking)
     transaction.set_autocommit(False)
     try:
         data.migrate_data()
