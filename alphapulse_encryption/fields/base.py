@@ -492,9 +492,8 @@ class EncryptedFieldMixin(Field):
         """:meth:`encrypt` for many prepared values (``None`` stays ``None``): one batch
         (one key lookup, one draw of random nonces), unless a subclass overrides
         :meth:`encrypt` alone, whose own encryption is then used value by value."""
-        if _defined_in(type(self), "encrypt") is not _defined_in(type(self), "seal_batch") and (
-            issubclass(_defined_in(type(self), "encrypt"), _defined_in(type(self), "seal_batch"))
-        ):
+        one, batch = _defined_in(type(self), "encrypt"), _defined_in(type(self), "seal_batch")
+        if one is not batch and issubclass(one, batch):
             return [None if value is None else self.encrypt(value) for value in values]
         return self.seal_batch(values)
 
