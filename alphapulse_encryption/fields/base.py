@@ -103,8 +103,9 @@ class Sealed(tuple[SealedBatch, int]):
         """The decrypted value, or an :class:`UndecryptableValue`."""
         batch, index = self
         opened = batch.opened
-        if opened is None or index >= len(opened):  # (a value sealed while another thread
-            opened = batch.opened = field.open_many(batch.stored)  # opened the batch)
+        # Shorter than the index: this value was sealed while another thread opened the batch.
+        if opened is None or index >= len(opened):
+            opened = batch.opened = field.open_many(batch.stored)
         return opened[index]
 
 
