@@ -50,3 +50,13 @@ def env_keys_only(settings, key_env: KeyEnvironment) -> KeyEnvironment:
     """Keys come from the environment only: ``settings.ALPHAPULSE_ENCRYPTION`` is empty."""
     settings.ALPHAPULSE_ENCRYPTION = {}
     return key_env
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip a test whose system dependency this machine lacks, with the reason in the run
+    summary; under ``CI=true`` fail instead, so CI proves every such test."""
+    if available:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: CI must provide it)")
+    pytest.skip(reason)
