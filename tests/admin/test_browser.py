@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 
 from alphapulse_encryption.models import AuditLogEntry
 
-from ..conftest import require
+from ..conftest import needs
 from .conftest import _seed
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -32,13 +32,18 @@ DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SCREENSHOTS = ("admin-masked-list.png", "admin-change-form.png", "admin-revealed.png")
 
 
+needs_chromium = needs(CHROMIUM.exists(), f"no browser at {CHROMIUM} (apt-get install chromium)")
+
+
+@needs_chromium
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_reveal_in_a_browser_shows_the_value_and_writes_the_audit_entry(
     live_server, settings, tmp_path
 ):
-    require(CHROMIUM.exists(), f"no browser at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium"
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     seeded = _seed()
