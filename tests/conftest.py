@@ -52,7 +52,6 @@ def env_keys_only(settings, key_env: KeyEnvironment) -> KeyEnvironment:
     return key_env
 
 
-
 def needs(available: bool, reason: str) -> pytest.MarkDecorator:
     """Skip a test whose system dependency this machine lacks, with the reason in the run
     summary; under ``CI=true`` run it anyway, so that it fails and CI proves every test."""
