@@ -22,6 +22,7 @@ from ..crypto import DecryptionError, key_version_of
 from ..crypto.serialize import serialize
 from ..keys import current_cipher
 from ..signals import decryption_failed
+from .query_checks import check_query
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -32,6 +33,10 @@ PUBLIC_MODULE = "alphapulse_encryption.fields"
 _WHY_NO_LOOKUP = (
     "encrypted values are stored with a random nonce, so the database cannot compare, "
     "order or search them"
+)
+_WHY_NOT_EQUAL = (
+    "encrypted values are stored with a random nonce, so equal values are stored as "
+    "different ciphertexts"
 )
 
 
@@ -225,6 +230,7 @@ class EncryptedCol(Col):
         return super().get_db_converters(connection)
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
+        check_query(compiler)
         # OrderBy, aggregates and functions compile their expressions through
         # compiler.compile(); Django offers no hook that tells a column what it is compiled
         # for, so look a few frames up.
@@ -235,6 +241,8 @@ class EncryptedCol(Col):
             caller = frame.f_locals.get("self")
             if isinstance(caller, OrderBy):
                 raise FieldError(self.target.ordering_error())  # type: ignore[attr-defined]
+            if isinstance(caller, Count) and caller.distinct:  # type: ignore[attr-defined]
+                raise FieldError(self.target.distinct_error("Count(distinct=True)"))  # type: ignore[attr-defined]
             if isinstance(caller, Func | CombinedExpression) and not isinstance(
                 caller, self.allowed_wrappers
             ):
@@ -635,3 +643,27 @@ class EncryptedFieldMixin(Field):
             f"{self.describe()} cannot be used in order_by(): {_WHY_NO_LOOKUP}. "
             "Order in Python after loading, or by a plaintext column."
         )
+
+    def grouping_error(self) -> str:
+        return (
+            f"{self.describe()} cannot be grouped by (values() before annotate(), directly "
+            f"or through a relation): {_WHY_NOT_EQUAL} and would fall into separate "
+            "groups. Group in Python after loading, or by a plaintext column."
+            + self.equality_hint("group by")
+        )
+
+    def distinct_error(self, how: str = "distinct()") -> str:
+        fix = (
+            "Select the primary key of its model too (rows are then told apart by identity), "
+            "or deduplicate in Python after loading."
+            if how == "distinct()"
+            else "Deduplicate in Python after loading."
+        )
+        return (
+            f"{self.describe()} cannot be used in {how}: {_WHY_NOT_EQUAL} and would all "
+            f"count as distinct. {fix}" + self.equality_hint("deduplicate by")
+        )
+
+    def equality_hint(self, operation: str) -> str:
+        """How to do ``operation`` by equality instead (the searchable field has a way)."""
+        return ""

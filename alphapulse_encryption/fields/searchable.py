@@ -218,6 +218,14 @@ class EncryptedSearchableString(EncryptedString):
             return _token_lookup(self, lookup_name)
         return super().get_lookup(lookup_name)
 
+    def equality_hint(self, operation: str) -> str:
+        index = self.token_index()
+        if index is None:
+            return ""
+        # Equal values have equal tokens (under one search-key version), which is all the
+        # token column shows.
+        return f" Its SearchTokenIndex '{index.name}' is equal for equal values: {operation} that."
+
     def validate(self, value: Any, model_instance: Any) -> None:
         super().validate(value, model_instance)
         if not self.unique_plaintext or value is None or model_instance is None:
