@@ -2,8 +2,9 @@
 
 Django's serializers pass ints, floats, Decimals and dates through without calling
 ``value_to_string``, so overriding that method alone would leak them. These subclasses
-write every encrypted field as ciphertext and decrypt it again on load. ``AppConfig.ready``
-registers them for the ``json``, ``jsonl`` and ``python`` formats.
+write every encrypted field as ciphertext and decrypt it again on load; a fixture value
+that is not ciphertext is plaintext, encrypted on load. ``AppConfig.ready`` registers them
+for the ``json``, ``jsonl``, ``python`` and ``yaml`` formats.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.base import DeserializationError, SerializationError
 from django.db.models import Field, Model
 
+from ..crypto import looks_like_envelope
+from ..crypto.cipher import split_searchable
 from ..fields.base import Sealed, UndecryptableValue
 
 FORMATS = {
@@ -46,7 +49,17 @@ class EncryptingSerializerMixin:
         return super()._value_from_field(obj, field)  # type: ignore[misc]
 
 
+def _looks_stored(value: Any) -> bool:
+    """Whether a fixture value is ciphertext (an envelope, or a search token and an
+    envelope), told by its prefix as ``encrypt_migrate`` tells it."""
+    return isinstance(value, str) and looks_like_envelope(split_searchable(value)[1])
+
+
 class DecryptingDeserializerMixin:
+    """Ciphertext in a fixture (what dumpdata writes) is decrypted, and must decrypt; any
+    other value is plaintext (a hand-written fixture) for Django to convert as usual. Saving
+    then encrypts either one under the active key version."""
+
     def _handle_object(self, obj: dict[str, Any]) -> Any:
         try:
             model = self._get_model_from_node(obj["model"])  # type: ignore[attr-defined]
@@ -54,12 +67,24 @@ class DecryptingDeserializerMixin:
             return super()._handle_object(obj)  # type: ignore[misc]
         fields = dict(obj.get("fields", {}))
         for name, value in fields.items():
+            if not _looks_stored(value):
+                continue
             try:
                 field = model._meta.get_field(name)
             except FieldDoesNotExist:
                 continue
-            if _is_encrypted(field) and isinstance(value, str):
-                fields[name] = field.decrypt(value)
+            if not _is_encrypted(field):
+                continue
+            # from_db_value, as for a row read from the database: a value that fails, or
+            # decrypts to something the field cannot hold, is refused here, before Django's
+            # error for a bad value could quote the decrypted plaintext.
+            opened = field.from_db_value(value, None, None)
+            if isinstance(opened, UndecryptableValue):
+                pk = obj.get("pk")
+                which = "an object without pk" if pk is None else f"pk={pk}"
+                where = f"{model._meta.label}.{field.name} ({which})"
+                raise opened.error.located(where) from None
+            fields[name] = opened
         return super()._handle_object({**obj, "fields": fields})  # type: ignore[misc]
 
 
