@@ -206,6 +206,11 @@ def test_grouping_by_rows_plain_columns_and_tokens_still_works(accounts):
     grouped_rows = Customer.objects.values("id", "first_name").annotate(n=Count("accounts"))
     assert sorted(r["n"] for r in grouped_rows) == [1, 2]
     assert Customer.objects.aggregate(n=Count("email_search", distinct=True))["n"] == 2
+    # Grouped by row first, then narrowed with values(): still one group per customer.
+    names = Customer.objects.annotate(n=Count("accounts")).values("first_name", "n")
+    assert sorted((r["first_name"], r["n"]) for r in names) == [("Alice", 1), ("Alice", 2)]
+    assert Customer.objects.annotate(n=Count("accounts")).count() == 2
+    assert Customer.objects.filter(accounts__balance__isnull=False).distinct().count() == 2
     ordered = TradingAccount.objects.values("label").annotate(n=Count("balance")).order_by("-n")
     assert [r["label"] for r in ordered] == ["a", "b"]
 
