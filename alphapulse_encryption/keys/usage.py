@@ -48,6 +48,13 @@ class UsageCounter:
     (inside one, the write would hold a lock on the shared counter row until the caller
     commits, and vanish if the caller rolled back)."""
 
+    NOT_WRITTEN = "encryption counts not written (kept for the next try): %s"
+    TABLE_MISSING = (
+        "encryption counts not written: the table %s does not exist. Run `manage.py "
+        "migrate` to create the alphapulse_encryption tables; until then the counts are "
+        "kept in memory, and this is not said again."
+    )
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -57,6 +64,10 @@ class UsageCounter:
         # A due flush found the connection inside a transaction: wait before looking again,
         # rather than on every value sealed inside that transaction (bulk_create).
         self._not_before = 0.0
+        # Said once while the table is missing, again only if it goes missing after a
+        # flush that worked: a process without the migrations applied would otherwise say
+        # it on every flush.
+        self._said_table_missing = False
 
     def add(self, version: int, context: str, count: int) -> None:
         with self._lock:
@@ -91,11 +102,22 @@ class UsageCounter:
             self._not_before = time.monotonic() + _RETRY_IN_TRANSACTION_SECONDS
             return
         try:
-            self.flush()
+            written = self.flush()
         except Exception as exc:  # counting must never break an encryption
-            logger.warning(
-                "encryption counts not written (kept for the next try): %s", type(exc).__name__
+            # The counts stay pending, and past FLUSH_EVERY_VALUES they keep a flush due:
+            # without a pause every value sealed would try (and fail) again.
+            self._not_before = time.monotonic() + max(
+                _flush_seconds(), _RETRY_AFTER_FAILURE_SECONDS
             )
+            table = missing_table()
+            if table is None:
+                logger.warning(self.NOT_WRITTEN, type(exc).__name__)
+            elif not self._said_table_missing:
+                self._said_table_missing = True
+                logger.warning(self.TABLE_MISSING, table)
+            return
+        if written:
+            self._said_table_missing = False
 
     def flush(self) -> int:
         """Add the pending counts to the table now; returns how many values were added.
@@ -129,16 +151,37 @@ class UsageCounter:
             self._pending_total = 0
             self._flush_at = None
             self._not_before = 0.0
+            self._said_table_missing = False
 
 
 _RETRY_IN_TRANSACTION_SECONDS = 1.0
+_RETRY_AFTER_FAILURE_SECONDS = 1.0
+
+
+def _flush_seconds() -> float:
+    seconds = encryption_settings.KEY_USAGE_FLUSH_SECONDS
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return 60
+    return seconds
 
 
 def _next_flush_time() -> float:
-    seconds = encryption_settings.KEY_USAGE_FLUSH_SECONDS
-    if not isinstance(seconds, int | float) or seconds < 0:
-        seconds = 60
-    return time.monotonic() + seconds
+    return time.monotonic() + _flush_seconds()
+
+
+def missing_table() -> str | None:
+    """The key usage table's name if its database lacks it (``migrate`` not run), else
+    None; None too when the database cannot even be asked."""
+    from ..models import KeyUsage
+
+    table = KeyUsage._meta.db_table
+    try:
+        connection = connections[router.db_for_write(KeyUsage)]
+        with connection.cursor() as cursor:
+            present = connection.introspection.table_names(cursor)
+    except Exception:
+        return None
+    return None if table in present else table
 
 
 def _add_to_table(counts: dict[Key, int]) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.management import call_command
+from django.core.management.base import OutputWrapper
 from django.db import connections
 from django.db.migrations import AlterField, Migration, RemoveField
 from django.db.migrations.autodetector import MigrationAutodetector
@@ -49,7 +50,7 @@ class AddColumnsResult:
 
 
 def add_columns(
-    table: str | None = None, *, stdout: Any = None, verbosity: int = 1
+    table: str | None = None, *, stdout: Any = None, stderr: Any = None, verbosity: int = 1
 ) -> AddColumnsResult:
     """Create the missing encrypted columns: makemigrations, then migrate, for the apps
     that own them. Does nothing when every column exists."""
@@ -59,9 +60,7 @@ def add_columns(
     if not missing:
         return result
     result.apps = sorted({pair.model._meta.app_label for pair in pairs})
-    options: dict[str, Any] = {"verbosity": verbosity, "interactive": False}
-    if stdout is not None:
-        options["stdout"] = stdout
+    options = _nested_options(stdout, stderr, verbosity)
     try:
         call_command("makemigrations", *result.apps, **options)
     except SystemExit as exc:  # makemigrations exits when it would need to ask a question
@@ -74,6 +73,18 @@ def add_columns(
     if still:
         raise ColumnsMissing(still)
     return result
+
+
+def _nested_options(stdout: Any, stderr: Any, verbosity: int) -> dict[str, Any]:
+    """Options for a nested makemigrations/migrate call that writes to the caller's
+    streams. A command's ``OutputWrapper`` is unwrapped: the nested command wraps the
+    stream in its own, and through two wrappers each ``write(..., ending="")`` gains a
+    newline, which splits migrate's "Applying ... OK" lines in two."""
+    options: dict[str, Any] = {"verbosity": verbosity, "interactive": False}
+    for name, stream in (("stdout", stdout), ("stderr", stderr)):
+        if stream is not None:
+            options[name] = stream._out if isinstance(stream, OutputWrapper) else stream
+    return options
 
 
 @dataclass
@@ -98,6 +109,7 @@ def drop_unencrypted(
     table: str | None = None,
     *,
     stdout: Any = None,
+    stderr: Any = None,
     verbosity: int = 1,
     batch_size: int = 1000,
 ) -> DropResult:
@@ -116,9 +128,7 @@ def drop_unencrypted(
     by_app: dict[str, list[MigrationPair]] = {}
     for pair in live:
         by_app.setdefault(pair.model._meta.app_label, []).append(pair)
-    options: dict[str, Any] = {"verbosity": verbosity, "interactive": False}
-    if stdout is not None:
-        options["stdout"] = stdout
+    options = _nested_options(stdout, stderr, verbosity)
     loader = MigrationLoader(connections[live[0].using], ignore_no_migrations=True)
     migrations = {app: _drop_migration(loader, app, group) for app, group in by_app.items()}
     # SQLite rebuilds a table to alter it, and a view over the table gets in the way.

@@ -1,5 +1,5 @@
 """``--verify``: count each migrated column's rows and prove that every encrypted value
-decrypts to its plaintext."""
+decrypts: to its plaintext while the plaintext column exists, at all once it is dropped."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ MISMATCHES_KEPT = 100
 @dataclass
 class ColumnReport:
     """One table.column. ``migrated`` counts the rows whose encrypted value matches the
-    plaintext, rows with neither value included."""
+    plaintext (once the plaintext is dropped: that decrypts), rows with neither value
+    included."""
 
     label: str  # table.column
     model: str

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core import checks
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connections, transaction
 
 from alphapulse_encryption import encrypt_field, get_optimized_cipher, get_searchable_cipher
@@ -290,3 +290,82 @@ def test_the_database_check_creates_no_key_version(settings):
     settings.ALPHAPULSE_ENCRYPTION = database_keyring_settings()
     assert check_key_usage(databases=["default"]) == []
     assert not KeyVersion.objects.exists()  # an empty keyring is bootstrapped on use only
+
+
+MISSING_TABLE = "alphapulse_encryption_keyusage_not_migrated"
+
+
+def _said_missing(caplog) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.msg == usage.UsageCounter.TABLE_MISSING
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_missing_table_is_said_once_not_on_every_flush(
+    fresh_counter, monkeypatch, settings, caplog
+):
+    """As before `migrate`: the table is really absent (the model points at a name no
+    database has), and every value sealed makes a flush due."""
+    settings.ALPHAPULSE_ENCRYPTION = {
+        **settings.ALPHAPULSE_ENCRYPTION,
+        "KEY_USAGE_FLUSH_SECONDS": 0,
+    }
+    monkeypatch.setattr(usage, "_RETRY_AFTER_FAILURE_SECONDS", 0)
+    monkeypatch.setattr(KeyUsage._meta, "db_table", MISSING_TABLE)
+    caplog.set_level("WARNING", logger="alphapulse_encryption.keys")
+    for _ in range(20):
+        encrypt_field("v", context="missing.ctx")
+    assert _said_missing(caplog) == [usage.UsageCounter.TABLE_MISSING % MISSING_TABLE]
+    assert "manage.py migrate" in _said_missing(caplog)[0]
+    assert not [r for r in caplog.records if r.msg == usage.UsageCounter.NOT_WRITTEN]
+    assert fresh_counter.pending() == {(1, "missing.ctx"): 20}
+
+    # The table appears: the kept counts are written; once it goes missing again that is
+    # said again, once.
+    monkeypatch.undo()
+    settings.ALPHAPULSE_ENCRYPTION = {
+        **settings.ALPHAPULSE_ENCRYPTION,
+        "KEY_USAGE_FLUSH_SECONDS": 0,
+    }
+    monkeypatch.setattr(usage, "_RETRY_AFTER_FAILURE_SECONDS", 0)
+    encrypt_field("v", context="missing.ctx")
+    assert _table() == {(1, "missing.ctx"): 21}
+    monkeypatch.setattr(KeyUsage._meta, "db_table", MISSING_TABLE)
+    for _ in range(5):
+        encrypt_field("v", context="missing.ctx")
+    assert len(_said_missing(caplog)) == 2
+
+
+@pytest.mark.django_db
+def test_after_a_failed_flush_the_next_try_waits(fresh_counter, monkeypatch, settings):
+    """Counts kept after a failure keep a flush due by volume; without the pause every
+    value sealed would query the database again."""
+    settings.ALPHAPULSE_ENCRYPTION = {
+        **settings.ALPHAPULSE_ENCRYPTION,
+        "KEY_USAGE_FLUSH_SECONDS": 3600,
+    }
+    attempts = []
+
+    def broken_table(counts):
+        attempts.append(counts)
+        raise DatabaseError("no space left on device")
+
+    monkeypatch.setattr(usage, "_add_to_table", broken_table)
+    monkeypatch.setattr(usage, "connections", {"default": SimpleNamespace(in_atomic_block=False)})
+    get_optimized_cipher().batch_encrypt(["v"] * usage.FLUSH_EVERY_VALUES, context="wait.ctx")
+    for _ in range(50):
+        encrypt_field("v", context="wait.ctx")
+    assert len(attempts) == 1
+    assert fresh_counter.pending() == {(1, "wait.ctx"): usage.FLUSH_EVERY_VALUES + 50}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_without_the_table_says_to_run_migrate(fresh_counter, monkeypatch):
+    monkeypatch.setattr(KeyUsage._meta, "db_table", MISSING_TABLE)
+    encrypt_field("v", context="status.missing")
+    with pytest.raises(CommandError) as caught:
+        _status()
+    assert str(caught.value) == Command.TABLE_MISSING.format(table=MISSING_TABLE)

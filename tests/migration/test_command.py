@@ -123,3 +123,30 @@ def test_every_run_is_recorded_in_the_audit_log():
         ("migrate_data", "ok"),
         ("create_views", "error"),
     ]
+
+
+def test_verify_says_which_columns_were_compared_and_which_only_decrypted():
+    from alphapulse_encryption.migration.verify import ColumnReport, VerifyReport
+
+    compared = ColumnReport("t.a_encrypted", "app.T", total=2, migrated=2)
+    dropped = ColumnReport("t.b_encrypted", "app.T", total=2, migrated=2, plaintext_dropped=True)
+    command = Command()
+    assert command._verify_complete(VerifyReport([compared])) == Command.VERIFY_COMPLETE
+    assert command._verify_complete(VerifyReport([dropped])) == Command.VERIFY_COMPLETE_DROPPED
+    assert command._verify_complete(
+        VerifyReport([compared, dropped])
+    ) == Command.VERIFY_COMPLETE_PARTLY_DROPPED.format(
+        compared="t.a_encrypted", dropped="t.b_encrypted"
+    )
+
+
+def test_nested_commands_write_to_the_callers_streams_not_through_a_second_wrapper():
+    from django.core.management.base import OutputWrapper
+
+    from alphapulse_encryption.migration.schema import _nested_options
+
+    out, err = StringIO(), StringIO()
+    options = _nested_options(OutputWrapper(out), OutputWrapper(err), 0)
+    assert options["stdout"] is out and options["stderr"] is err
+    assert options["verbosity"] == 0 and options["interactive"] is False
+    assert "stdout" not in _nested_options(None, None, 1)

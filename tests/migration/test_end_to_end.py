@@ -3,6 +3,7 @@ table with plaintext columns only to one with encrypted columns only."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -32,8 +33,11 @@ def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search
     Before.objects.bulk_create([Before(**original_values(i)) for i in range(25)])
     Before.objects.create(name="no e-mail", email=None, balance=None, preferences=None)
 
-    # 1. The encrypted columns come from a generated and applied migration.
-    assert "Added the encrypted columns" in run("--add-columns")
+    # 1. The encrypted columns come from a generated and applied migration; the nested
+    # migrate's lines arrive whole.
+    output = run("--add-columns")
+    assert "Added the encrypted columns" in output
+    assert re.search(r"^  Applying testapp\.0003_\w+\.\.\. OK$", output, re.MULTILINE)
     written = sorted(p.name for p in legacy_before_encryption.glob("0003_*.py"))
     assert len(written) == 1
     call_command("makemigrations", "testapp", "--check", "--dry-run", verbosity=0)
@@ -62,6 +66,7 @@ def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search
         run("--drop-unencrypted")
     output = run("--drop-unencrypted", "--confirm")
     assert "Dropped the plaintext column(s) testapp.LegacyClient.email" in output
+    assert re.search(r"^  Applying testapp\.0004_remove_plaintext_\w+\.\.\. OK$", output, re.M)
     assert "- delete the field `email`" in output
     assert '- remove migrate_from="balance" from `balance_encrypted`' in output
     assert len(list(legacy_before_encryption.glob("0004_remove_plaintext_*.py"))) == 1
@@ -89,3 +94,10 @@ def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search
         cursor.execute(f"SELECT COUNT(*) FROM {view}")
         assert cursor.fetchone()[0] == 26
     assert "already dropped" in run("--drop-unencrypted", "--confirm")
+
+    # With the plaintext gone, each step says what it can still do or prove.
+    assert Command.NOTHING_TO_MIGRATE in run("--migrate-data")
+    output = run("--verify")
+    assert Command.VERIFY_COMPLETE_DROPPED in output
+    assert Command.PLAINTEXT_DROPPED.format(label=f"{TABLE}.email_encrypted") in output
+    assert "to its plaintext" not in output

@@ -34,7 +34,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--database", default=DEFAULT_DB_ALIAS, help="The database holding the audit log."
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            metavar="ALIAS",
+            help="The database alias holding the audit log (default: %(default)s).",
         )
 
     def handle(self, *args: Any, database: str, **options: Any) -> None:

@@ -110,8 +110,20 @@ class Command(BaseCommand):
         "{label:<{width}}  {total:>9}  {migrated:>9}  {pending:>9}  {failed:>9}  {mismatched:>10}"
     )
     MISMATCH = "  {label} pk={pk}: {reason}"
-    PLAINTEXT_DROPPED = "  {label}: plaintext column dropped; every value decrypts."
+    PLAINTEXT_DROPPED = (
+        "  {label}: the plaintext column is dropped, so each value was checked to decrypt, "
+        "with no plaintext to compare it with."
+    )
     VERIFY_COMPLETE = "Verification complete: every row is encrypted and decrypts to its plaintext."
+    VERIFY_COMPLETE_DROPPED = (
+        "Verification complete: every encrypted value decrypts. The plaintext columns are "
+        "dropped, so the values could not be compared with their plaintext."
+    )
+    VERIFY_COMPLETE_PARTLY_DROPPED = (
+        "Verification complete: every row is encrypted. {compared} decrypt to their "
+        "plaintext; {dropped} decrypt, with no plaintext left to compare them with (the "
+        "plaintext columns are dropped)."
+    )
     VERIFY_INCOMPLETE = (
         "Verification incomplete for {labels}. Hint: run --migrate-data for pending rows; "
         "failed rows are listed in the encryption_migrations table."
@@ -132,7 +144,7 @@ class Command(BaseCommand):
         steps.add_argument(
             "--add-columns",
             action="store_true",
-            help="1. Create the missing encrypted columns (makemigrations + migrate).",
+            help="1. Create the missing encrypted columns (makemigrations, then migrate).",
         )
         steps.add_argument(
             "--migrate-data",
@@ -142,7 +154,8 @@ class Command(BaseCommand):
         steps.add_argument(
             "--verify",
             action="store_true",
-            help="3. Count and decrypt every value; exit status 1 unless complete.",
+            help="3. Count the rows and decrypt every value, comparing it with its plaintext "
+            "while that column exists; exit status 1 unless complete.",
         )
         steps.add_argument(
             "--create-views",
@@ -154,12 +167,17 @@ class Command(BaseCommand):
             action="store_true",
             help="5. Drop the plaintext columns (irreversible; needs --confirm).",
         )
-        parser.add_argument("--table", help="Only this database table.")
+        parser.add_argument(
+            "--table",
+            metavar="TABLE",
+            help="Only this database table (default: every table with a migrate_from= field).",
+        )
         parser.add_argument(
             "--batch-size",
             type=int,
             default=data.DEFAULT_BATCH_SIZE,
-            help="Rows per batch (one transaction each).",
+            help="Rows per batch (default: %(default)s): one transaction each when migrating "
+            "data, rows read at once when verifying.",
         )
         parser.add_argument(
             "--retry-failed",
@@ -170,9 +188,13 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="With --migrate-data: worker processes sharing the rows (default 1).",
+            help="With --migrate-data: worker processes sharing the rows (default: %(default)s).",
         )
-        parser.add_argument("--confirm", action="store_true", help="Confirm --drop-unencrypted.")
+        parser.add_argument(
+            "--confirm",
+            action="store_true",
+            help="Confirm --drop-unencrypted (after a backup and a complete --verify).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         chosen = [step for step in STEPS if options[step]]
@@ -232,7 +254,9 @@ class Command(BaseCommand):
     # -- 1 ------------------------------------------------------------------------------
 
     def _add_columns(self, *, table: str | None, **_: Any) -> None:
-        result = schema.add_columns(table, stdout=self.stdout, verbosity=self.verbosity)
+        result = schema.add_columns(
+            table, stdout=self.stdout, stderr=self.stderr, verbosity=self.verbosity
+        )
         if result.missing:
             message = self.COLUMNS_ADDED.format(
                 columns=", ".join(result.missing), apps=", ".join(result.apps)
@@ -361,7 +385,20 @@ class Command(BaseCommand):
         if not report.complete:
             labels = ", ".join(column.label for column in report.incomplete())
             raise CommandError(self.VERIFY_INCOMPLETE.format(labels=labels))
-        self._say(self.style.SUCCESS(self.VERIFY_COMPLETE))
+        self._say(self.style.SUCCESS(self._verify_complete(report)))
+
+    def _verify_complete(self, report: verify.VerifyReport) -> str:
+        """What a complete verification proved: a value whose plaintext column is gone was
+        only decrypted, not compared."""
+        dropped = [column.label for column in report.columns if column.plaintext_dropped]
+        compared = [column.label for column in report.columns if not column.plaintext_dropped]
+        if not dropped:
+            return self.VERIFY_COMPLETE
+        if not compared:
+            return self.VERIFY_COMPLETE_DROPPED
+        return self.VERIFY_COMPLETE_PARTLY_DROPPED.format(
+            compared=", ".join(compared), dropped=", ".join(dropped)
+        )
 
     def _write_report(self, report: verify.VerifyReport) -> None:
         width = max([len("table.column"), *(len(c.label) for c in report.columns)])
@@ -381,7 +418,7 @@ class Command(BaseCommand):
             self._say(line if column.complete else self.style.ERROR(line))
         for column in report.columns:
             if column.plaintext_dropped:
-                self._say(self.PLAINTEXT_DROPPED.format(label=column.label), 2)
+                self._say(self.PLAINTEXT_DROPPED.format(label=column.label))
             for pk, reason in column.mismatches:
                 self._say(self.MISMATCH.format(label=column.label, pk=pk, reason=reason))
 
@@ -405,7 +442,11 @@ class Command(BaseCommand):
         if not confirm:
             raise CommandError(self.DROP_NEEDS_CONFIRM)
         result = schema.drop_unencrypted(
-            table, stdout=self.stdout, verbosity=self.verbosity, batch_size=batch_size
+            table,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            verbosity=self.verbosity,
+            batch_size=batch_size,
         )
         if result.already_dropped:
             self._say(self.ALREADY_DROPPED.format(labels=", ".join(result.already_dropped)))

@@ -38,6 +38,10 @@ class Command(BaseCommand):
         "Key version {version} has encrypted {count:,} values under {context}, past "
         "KEY_USAGE_WARN_AT ({warn_at:,}; the bound is 2**32). Rotate to a new key version."
     )
+    TABLE_MISSING = (
+        "The table {table} does not exist, so the encryptions per key version cannot be "
+        "counted. Hint: run `manage.py migrate` to create the alphapulse_encryption tables."
+    )
     ROTATED = "Key version {version} is now active."
     REENCRYPT_BATCH = "{model}: {scanned} rows scanned, {moved} moved, {failed} failed"
     REENCRYPT_DONE = "{model}: {moved} of {scanned} rows moved to key version {version}."
@@ -65,25 +69,61 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("generate", help="Print a fresh random master key (base64).")
+        sub = parser.add_subparsers(
+            dest="action",
+            required=True,
+            metavar="ACTION",
+            help="What to do; `manage.py encryption_keys ACTION --help` explains each.",
+        )
         sub.add_parser(
-            "status", help="Show key versions, fingerprints, and stored values per version."
+            "generate",
+            help="Print a fresh random master key (base64); needs no configured key.",
+            description="Print a fresh random master key (32 bytes, base64).",
         )
-        sub.add_parser("rotate", help="Create and activate a new key version.")
+        sub.add_parser(
+            "status",
+            help="Show key versions, fingerprints, encryptions and stored values per version.",
+            description="Show key versions, fingerprints, encryptions and stored values "
+            "per version.",
+        )
+        sub.add_parser(
+            "rotate",
+            help="Create and activate a new key version (database or KMS provider).",
+            description="Create and activate a new key version (database or KMS provider).",
+        )
         reencrypt = sub.add_parser(
-            "reencrypt", help="Move stored values to the active key version, in batches."
+            "reencrypt",
+            help="Move stored values to the active key version, in batches.",
+            description="Move stored values to the active key version, in batches; "
+            "resumable: rows already under the active version are skipped.",
         )
-        reencrypt.add_argument("--model", help="Only this model (app_label.Model).")
         reencrypt.add_argument(
-            "--batch-size", type=int, default=service.DEFAULT_BATCH_SIZE, help="Rows per batch."
+            "--model",
+            metavar="APP_LABEL.MODEL",
+            help="Only this model (default: every model with encrypted fields).",
+        )
+        reencrypt.add_argument(
+            "--batch-size",
+            type=int,
+            default=service.DEFAULT_BATCH_SIZE,
+            help="Rows per batch, one transaction each (default: %(default)s).",
         )
         retire = sub.add_parser(
-            "retire", help="Retire a key version that no stored value uses any more."
+            "retire",
+            help="Retire a key version that no stored value uses any more.",
+            description="Retire a key version that no stored value uses any more: its key "
+            "is destroyed.",
         )
-        retire.add_argument("version", type=int)
         retire.add_argument(
-            "--force", action="store_true", help="Retire even while values still use it."
+            "version",
+            type=int,
+            metavar="VERSION",
+            help="The key version to retire, a number as `encryption_keys status` lists it.",
+        )
+        retire.add_argument(
+            "--force",
+            action="store_true",
+            help="Retire even while stored values still use it (they become unreadable).",
         )
         retire.add_argument("--yes", action="store_true", help="Confirm --force.")
 
@@ -121,8 +161,14 @@ class Command(BaseCommand):
             )
 
     def _encryption_counts(self, versions: list[Any]) -> None:
-        usage.counter.flush()
-        counts = usage.usage_counts()
+        try:
+            usage.counter.flush()
+            counts = usage.usage_counts()
+        except DatabaseError as exc:
+            table = usage.missing_table()
+            if table is None:
+                raise
+            raise CommandError(self.TABLE_MISSING.format(table=table)) from exc
         warn_at = usage.warn_at()
         self.stdout.write(self.ENCRYPTIONS_HEADER.format(warn_at=warn_at))
         per_version = usage.usage_by_version(counts)
