@@ -111,7 +111,7 @@ def test_demo_without_server_runs_every_step_and_changes_no_repository_file(
         ("encrypt_migrate --migrate-data", "row(s) encrypted, 0 failed"),
         ("encrypt_migrate --verify", "Verification complete"),
         ("encrypt_migrate --create-views", "Created view backoffice_legacyclient_encrypted"),
-        ("encrypt_migrate --drop-unencrypted --confirm", "0003_remove_plaintext_legacyclient"),
+        ("encrypt_migrate --drop-unencrypted --confirm", "0004_remove_plaintext_legacyclient"),
     ):
         assert f"$ python manage.py {command}" in out
         assert report in out

@@ -46,7 +46,7 @@ class AuditLogEntry(models.Model):
         db_table = "alphapulse_encryption_auditlogentry"
         ordering = ["-id"]
         verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
+        verbose_name_plural = "audit log entries"
         # Entries are only ever added by the package: no add/change/delete permissions.
         default_permissions = ("view",)
         permissions = [("reveal_encrypted", "Can reveal encrypted values of any model")]

@@ -110,6 +110,9 @@ class PnLSnapshot(models.Model):
 
     class Meta:
         ordering = ["account_id", "-as_of"]
+        # Django would derive "pn l snapshot" from the class name.
+        verbose_name = "P&L snapshot"
+        verbose_name_plural = "P&L snapshots"
         constraints = [
             models.UniqueConstraint(fields=["account", "as_of"], name="unique_pnl_per_day"),
         ]
