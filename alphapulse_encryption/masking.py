@@ -1,5 +1,9 @@
 """Masks that show what kind of value a field holds without showing the value: the admin
-displays them in place of plaintext, and the logging filter applies them to free text."""
+displays them in place of plaintext, and the logging filter applies them to free text.
+
+Three styles only, so a reader learns them once: ``a***@e***.com`` (e-mail), ``****1234``
+(the last four characters of an account or phone number), ``••••`` (anything else);
+JSON shows as ``{…}``."""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ _NUMBER_WORDS = frozenset({"number", "no", "num", "nr"})
 # Shorter values would be shown almost whole by "keep the last four".
 _MIN_TAIL_LENGTH = 8
 _MIN_PHONE_DIGITS = 7
+_HIDDEN_PREFIX = "****"
+_HIDDEN = "••••"
 
 
 def mask_email(value: Any) -> str:
@@ -43,11 +49,11 @@ def mask_email(value: Any) -> str:
 
 
 def mask_phone(value: Any) -> str:
-    """``+1 555 010 1234`` -> ``***-***-1234``."""
+    """``+1 555 010 1234`` -> ``****1234``, the style of account numbers."""
     digits = re.sub(r"\D", "", str(value))
     if len(digits) < _MIN_PHONE_DIGITS:
         return mask_default(value)
-    return f"***-***-{digits[-4:]}"
+    return f"{_HIDDEN_PREFIX}{digits[-4:]}"
 
 
 def mask_account(value: Any) -> str:
@@ -55,11 +61,12 @@ def mask_account(value: Any) -> str:
     compact = re.sub(r"[\s-]", "", str(value))
     if len(compact) < _MIN_TAIL_LENGTH:
         return mask_default(value)
-    return f"****{compact[-4:]}"
+    return f"{_HIDDEN_PREFIX}{compact[-4:]}"
 
 
 def mask_number(value: Any) -> str:
-    return "•••"
+    # The same as text: a shorter mask for numbers would read as a different kind of secret.
+    return mask_default(value)
 
 
 def mask_json(value: Any) -> str:
@@ -67,7 +74,7 @@ def mask_json(value: Any) -> str:
 
 
 def mask_default(value: Any) -> str:
-    return "••••"
+    return _HIDDEN
 
 
 def _initial(part: str) -> str:

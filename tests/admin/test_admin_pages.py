@@ -62,12 +62,12 @@ def test_list_and_change_pages_show_masks_by_kind(seeded, viewer):
     client = login(viewer)
     listing = client.get("/admin/testapp/customer/").content.decode()
     assert "z***@a***.example" in listing
-    assert "***-***-5309" in listing
+    assert "****5309" in listing
     assert '<td class="field-first_name"><span class="ape-masked">••••</span>' in listing
     accounts = client.get("/admin/testapp/tradingaccount/").content.decode()
     assert "****3000" in accounts
     assert '<td class="field-customer__email"><span class="ape-masked">z***@a***' in accounts
-    assert '<td class="field-balance"><span class="ape-masked">•••</span>' in accounts
+    assert '<td class="field-balance"><span class="ape-masked">••••</span>' in accounts
     change = client.get(f"/admin/testapp/customer/{seeded.customer.pk}/change/").content.decode()
     assert "{…}" in change  # JSON
     assert "[API secret]" in change  # the admin's own mask for api_secret
@@ -79,7 +79,7 @@ def test_inline_rows_of_a_plain_inline_are_masked(seeded, editor):
     content = html.content.decode()
     assert 'name="positions-0-quantity"' in content
     assert 'value="918273"' not in content
-    assert content.count('class="ape-masked">•••</span>') >= 3
+    assert content.count('class="ape-masked">••••</span>') >= 3
 
 
 def test_masked_form_left_unchanged_keeps_every_stored_value(seeded, editor):
@@ -240,7 +240,7 @@ def test_export_action_of_another_mixin_writes_masks(seeded, editor):
         {"action": "export_csv", "_selected_action": [c.pk for c in seeded.customers]},
     )
     body = response.content.decode()
-    assert "z***@a***.example,***-***-5309,••••" in body
+    assert "z***@a***.example,****5309,••••" in body
     _assert_no_plaintext(body, seeded.plaintexts, "export")
 
 

@@ -15,11 +15,11 @@ from tests.testapp import models
         ("email", "alice@example.com", "a***@e***.com"),
         ("email", "Jo@mail.example.co.uk", "***@m***.uk"),  # too short to show a letter
         ("email", "not an address", "••••"),
-        ("phone", "+1 (555) 010-1234", "***-***-1234"),
+        ("phone", "+1 (555) 010-1234", "****1234"),
         ("phone", "12345", "••••"),
         ("account", "DE89 3704 0044 0532 0130 00", "****3000"),
         ("account", "1234567", "••••"),
-        ("number", 10500.25, "•••"),
+        ("number", 10500.25, "••••"),
         ("json", {"a": 1}, "{…}"),
         ("default", "anything", "••••"),
     ],
@@ -31,7 +31,7 @@ def test_masks_by_kind(kind, value, shown):
 def test_none_and_empty_stay_empty_and_false_is_masked():
     assert mask_value(None, "email") == mask_value("", "default") == ""
     assert mask_value(False, "default") == "••••"
-    assert mask_value(0, "number") == "•••"
+    assert mask_value(0, "number") == "••••"
 
 
 def test_the_kind_is_guessed_from_the_field_name_and_type():
@@ -63,7 +63,7 @@ def test_a_field_can_declare_its_mask_and_an_admin_can_override_it(monkeypatch):
     field = models.Customer._meta.get_field("first_name")
     monkeypatch.setattr(field, "mask", "email", raising=False)
     assert mask_kind(field) == "email"
-    assert mask_for_field(field, "phone")("+1 555 010 9999") == "***-***-9999"
+    assert mask_for_field(field, "phone")("+1 555 010 9999") == "****9999"
     assert mask_for_field(field, lambda value: value[:1] + ".")("Zoe") == "Z."
 
 
@@ -76,9 +76,9 @@ def test_an_unknown_mask_is_refused():
     ("text", "masked"),
     [
         ("login alice.smith@example.com ok", "login a***@e***.com ok"),
-        ("call +1-555-867-5309", "call ***-***-5309"),
-        ("call (555) 867-5309", "call ***-***-5309"),
-        ("(phone +49 (30) 1234567)", "(phone ***-***-4567)"),
+        ("call +1-555-867-5309", "call ****5309"),
+        ("call (555) 867-5309", "call ****5309"),
+        ("(phone +49 (30) 1234567)", "(phone ****4567)"),
         ("card 4111 1111 1111 1111 charged", "card ****1111 charged"),
         ("iban DE89 3704 0044 0532 0130 00.", "iban ****3000."),
         # Not masked: dates, times, amounts, ids that fail the card check, addresses.
