@@ -100,7 +100,7 @@ class ModelChange:
 @dataclass
 class DropResult:
     report: VerifyReport
-    migrations: list[str] = field(default_factory=list)  # paths written
+    migrations: dict[str, str] = field(default_factory=dict)  # app label: path written
     changes: list[ModelChange] = field(default_factory=list)
     already_dropped: list[str] = field(default_factory=list)  # table.column
 
@@ -140,7 +140,7 @@ def drop_unencrypted(
             os.makedirs(os.path.dirname(writer.path), exist_ok=True)
             with open(writer.path, "w", encoding="utf-8") as handle:
                 handle.write(writer.as_string())
-            result.migrations.append(writer.path)
+            result.migrations[app_label] = writer.path
             importlib.invalidate_caches()  # the new module must be importable right away
             call_command("migrate", app_label, migration.name, **options)
     finally:

@@ -452,12 +452,13 @@ class Command(BaseCommand):
             self._say(self.ALREADY_DROPPED.format(labels=", ".join(result.already_dropped)))
         if not result.migrations:
             return
-        dropped = ", ".join(
-            f"{change.label}.{name}"
-            for change in result.changes
-            for name in change.plaintext_fields
-        )
-        for path in result.migrations:
+        for app_label, path in result.migrations.items():
+            dropped = ", ".join(
+                f"{change.label}.{name}"
+                for change in result.changes
+                if change.label.split(".")[0] == app_label
+                for name in change.plaintext_fields
+            )
             self._say(self.style.SUCCESS(self.DROPPED.format(labels=dropped, path=path)))
         self._say(self.EDIT_MODELS)
         for change in result.changes:
