@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check alphapulse_encryption tests example_project
 	$(BIN)/ruff format --check alphapulse_encryption tests example_project
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet

@@ -23,7 +23,7 @@ from .providers import KeyProvider, KeyVersionInfo
 from .wrapping import KeyWrapper, MasterKeyWrapper
 
 if TYPE_CHECKING:
-    from ..models import KeyVersion
+    from .models import KeyVersion
 
 _LOCK_ID = 1
 # SQLite reports a lock held by another connection of a shared-cache database (e.g. the
@@ -107,7 +107,7 @@ class DatabaseKeyProvider(KeyProvider):
         ]
 
     def _rows(self) -> list[KeyVersion]:
-        from ..models import KeyVersion
+        from .models import KeyVersion
 
         using = router.db_for_read(KeyVersion)
         try:
@@ -126,13 +126,13 @@ class DatabaseKeyProvider(KeyProvider):
         return self._add_version(only_if_empty=False)
 
     def retire(self, version: int) -> None:
-        from ..models import KeyVersion
+        from .models import KeyVersion
 
         using = router.db_for_write(KeyVersion)
         _waiting_for_sqlite_locks(using, lambda: self._retire(using, version))
 
     def _retire(self, using: str, version: int) -> None:
-        from ..models import KeyVersion
+        from .models import KeyVersion
 
         self._ensure_lock_row(using)
         with transaction.atomic(using=using):
@@ -153,13 +153,13 @@ class DatabaseKeyProvider(KeyProvider):
         record_key_operation("retire", type(self), version, fingerprint=row.fingerprint)
 
     def _add_version(self, *, only_if_empty: bool) -> int:
-        from ..models import KeyVersion
+        from .models import KeyVersion
 
         using = router.db_for_write(KeyVersion)
         return _waiting_for_sqlite_locks(using, lambda: self._add(using, only_if_empty))
 
     def _add(self, using: str, only_if_empty: bool) -> int:
-        from ..models import KeyVersion
+        from .models import KeyVersion
 
         self._ensure_lock_row(using)
         with transaction.atomic(using=using):
@@ -192,7 +192,7 @@ class DatabaseKeyProvider(KeyProvider):
 
     @staticmethod
     def _ensure_lock_row(using: str) -> None:
-        from ..models import KeyringLock
+        from .models import KeyringLock
 
         # Outside the rotation's transaction: two first rotations racing to insert the row
         # must not deadlock on MariaDB's gap locks.
@@ -204,7 +204,7 @@ class DatabaseKeyProvider(KeyProvider):
 
     @staticmethod
     def _lock(using: str) -> None:
-        from ..models import KeyringLock
+        from .models import KeyringLock
 
         # A write, so SQLite takes its database lock here and not at a later upgrade.
         KeyringLock.objects.using(using).filter(id=_LOCK_ID).update(changes=F("changes") + 1)

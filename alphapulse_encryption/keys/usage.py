@@ -96,7 +96,7 @@ class UsageCounter:
         """Flush if due and the connection is outside a transaction; never raises."""
         if not self.due():
             return
-        from ..models import KeyUsage
+        from .models import KeyUsage
 
         if connections[router.db_for_write(KeyUsage)].in_atomic_block:
             self._not_before = time.monotonic() + _RETRY_IN_TRANSACTION_SECONDS
@@ -172,7 +172,7 @@ def _next_flush_time() -> float:
 def missing_table() -> str | None:
     """The key usage table's name if its database lacks it (``migrate`` not run), else
     None; None too when the database cannot even be asked."""
-    from ..models import KeyUsage
+    from .models import KeyUsage
 
     table = KeyUsage._meta.db_table
     try:
@@ -185,7 +185,7 @@ def missing_table() -> str | None:
 
 
 def _add_to_table(counts: dict[Key, int]) -> None:
-    from ..models import KeyUsage
+    from .models import KeyUsage
 
     using = router.db_for_write(KeyUsage)
     rows = KeyUsage.objects.using(using)
@@ -240,7 +240,7 @@ class VersionUsage:
 def usage_counts() -> dict[Key, int]:
     """Encryptions per (version, context label): the table plus this process's pending
     counts."""
-    from ..models import KeyUsage
+    from .models import KeyUsage
 
     using = router.db_for_read(KeyUsage)
     counts: dict[Key, int] = {
