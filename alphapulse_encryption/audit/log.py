@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import getpass
 import hashlib
 import ipaddress
 import json
+import os
 import re
+import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,6 +78,11 @@ def record(
     if user is not None and not user.is_authenticated:
         user = None
     meta = request.META if request is not None else {}
+    detail = dict(detail or {})
+    if request is None and user is None:
+        # A command or a background job: who ran it is the process's OS user and host.
+        for name, value in _process_origin().items():
+            detail.setdefault(name, value)
     entry = AuditLogEntry(
         action=action,
         user=user,
@@ -84,7 +93,7 @@ def record(
         ip_address=_ip_address(meta.get("REMOTE_ADDR")),
         user_agent=_text(meta.get("HTTP_USER_AGENT", ""), 512),
         # Stored as it reads back from the database, so the hash can be recomputed.
-        detail=json.loads(json.dumps(detail or {}, cls=DjangoJSONEncoder, default=str)),
+        detail=json.loads(json.dumps(detail, cls=DjangoJSONEncoder, default=str)),
     )
     db = using or router.db_for_write(AuditLogEntry)
     with transaction.atomic(using=db):
@@ -97,6 +106,30 @@ def record(
             last_hash=entry.hash, entries=models.F("entries") + 1
         )
     return entry
+
+
+_DJANGO_ENTRY_POINTS = frozenset({"manage.py", "django-admin", "django-admin.py", "django"})
+
+
+def _process_origin() -> dict[str, str]:
+    """``os_user``, ``host`` and ``command`` (the management command's name, or the
+    program's) of this process; never the command's other arguments, which may be secret."""
+    try:
+        os_user = getpass.getuser()
+    except Exception:  # no login name and no passwd entry (some containers)
+        os_user = ""
+    script = sys.argv[0] if sys.argv else ""
+    program = os.path.basename(script)
+    if program == "__main__.py":  # python -m <package>
+        program = os.path.basename(os.path.dirname(script))
+    command = program
+    if program in _DJANGO_ENTRY_POINTS and len(sys.argv) > 1 and sys.argv[1][:1] != "-":
+        command = sys.argv[1]
+    return {
+        "os_user": _text(os_user, 150),
+        "host": _text(socket.gethostname(), 255),
+        "command": _text(command, 100),
+    }
 
 
 def _locked_head(db: str) -> AuditChainHead:

@@ -3,11 +3,14 @@ entries written for failed decryptions and key operations."""
 
 from __future__ import annotations
 
+import getpass
+import socket
+import sys
 import threading
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 
@@ -178,7 +181,11 @@ def test_a_failed_decryption_is_audited_with_the_object_and_field(seeded):
         "first_name",
         "",
     )
-    assert entry.detail == {"reason": "authentication_failed", "key_version": 1}
+    assert entry.detail == {
+        "reason": "authentication_failed",
+        "key_version": 1,
+        **_process_origin(),  # no request: the process that read the value
+    }
 
 
 def test_key_operations_are_audited(db):
@@ -190,7 +197,42 @@ def test_key_operations_are_audited(db):
         "provider": "User",
         "key_version": 2,
         "fingerprint": "ab12cd34",
+        **_process_origin(),
     }
+
+
+def _process_origin() -> dict[str, str]:
+    return {"os_user": getpass.getuser(), "host": socket.gethostname(), "command": "pytest"}
+
+
+def test_an_entry_without_a_request_names_the_os_user_host_and_command(db, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["manage.py", "encryption_keys", "rotate", "--yes"])
+    monkeypatch.setattr(getpass, "getuser", lambda: "deploy")
+    monkeypatch.setattr(socket, "gethostname", lambda: "ops-01")
+
+    entry = audit.record("key_operation", detail={"operation": "rotate"})
+
+    assert entry.detail == {
+        "operation": "rotate",
+        "os_user": "deploy",
+        "host": "ops-01",
+        "command": "encryption_keys",  # the command's name only, never its arguments
+    }
+    assert entry_hash(AuditLogEntry.objects.get(pk=entry.pk)) == entry.hash
+    monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/site-packages/django/__main__.py", "x"])
+    assert audit.record("key_operation").detail["command"] == "x"  # python -m django x
+
+
+def test_an_entry_with_a_request_names_no_os_user(db, rf):
+    request = rf.get("/", REMOTE_ADDR="203.0.113.9")
+    request.user = User.objects.create_user("clerk")
+
+    by_user = audit.record("reveal", request=request)
+    request.user = AnonymousUser()
+    anonymous = audit.record("reveal_denied", request=request)
+
+    assert (by_user.username, by_user.detail) == ("clerk", {})
+    assert (anonymous.username, anonymous.ip_address, anonymous.detail) == ("", "203.0.113.9", {})
 
 
 def test_a_failed_audit_write_does_not_change_the_decryption_error(seeded, monkeypatch, caplog):
