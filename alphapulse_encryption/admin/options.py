@@ -14,6 +14,7 @@ from operator import or_
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.admin.utils import flatten_fieldsets, lookup_spawns_duplicates, quote, unquote
 from django.core.cache import caches
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -23,7 +24,6 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import unescape_string_literal
 from django.views.decorators.csrf import csrf_exempt
@@ -34,7 +34,8 @@ from ..audit.permissions import can_reveal, encrypted_fields
 from ..crypto import DecryptionError
 from ..fields import EncryptedSearchableString, SearchTokenIndex
 from ..masking import Mask, mask_for_field, mask_value
-from .widgets import MaskedField, render_masked
+from .forms import tolerant_form
+from .widgets import HIDDEN_BY_POLICY_NOTE, MaskedField, render_masked, render_undecryptable
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import BaseModelAdmin, InlineModelAdmin, ModelAdmin
@@ -49,7 +50,6 @@ logger = logging.getLogger("alphapulse_encryption.admin")
 
 REVEAL_JS = "alphapulse_encryption/admin/reveal.js"
 MASKED_CSS = "alphapulse_encryption/admin/masked.css"
-UNDECRYPTABLE = "undecryptable"
 # True while Django's own search runs, so get_search_fields() hands it plaintext fields only.
 _plaintext_search_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "alphapulse_plaintext_search_only", default=False
@@ -93,6 +93,9 @@ class MaskedColumn:
         mask: Callable[[Any], str],
         request: HttpRequest | None = None,
         reveal_url: Callable[[models.Model], str | None] | None = None,
+        *,
+        can_reveal: bool = False,
+        note: bool = False,
     ) -> None:
         self.path = lookup_path
         self.__name__ = lookup_path
@@ -100,6 +103,8 @@ class MaskedColumn:
         self.mask = mask
         self.request = request
         self.reveal_url = reveal_url
+        self.can_reveal = can_reveal
+        self.note = note  # "hidden by policy" in words, where there is room (forms)
 
     def __str__(self) -> str:
         return self.path
@@ -118,11 +123,12 @@ class MaskedColumn:
                 with audit.request_context(self.request):
                     value = getattr(owner, name)
         except DecryptionError:
-            return format_html('<span class="ape-undecryptable">{}</span>', UNDECRYPTABLE)
+            return render_undecryptable()
         shown = mask_value(value, self.mask)
         if not shown:
             return None
-        return render_masked(shown, self.reveal_url(owner) if self.reveal_url else None)
+        url = self.reveal_url(owner) if self.reveal_url else None
+        return render_masked(shown, url, can_reveal=self.can_reveal, note=self.note)
 
 
 def _replace_names(fields: Sequence[Any], columns: Mapping[str, MaskedColumn]) -> list[Any]:
@@ -182,16 +188,14 @@ class _MaskingAdmin(_AdminBase):
         field = _field_at(self.model, lookup_path)
         if not _is_encrypted(field):
             return None
+        allowed = request is not None and self.has_reveal_permission(request)
         reveal_url = None
-        if (
-            reveal
-            and request is not None
-            and LOOKUP_SEP not in lookup_path
-            and self.has_reveal_permission(request)
-        ):
+        if reveal and allowed and LOOKUP_SEP not in lookup_path:
             reveal_url = partial(self.reveal_url, field_name=lookup_path)
         mask = mask_for_field(field, self.encrypted_masks.get(lookup_path))
-        return MaskedColumn(lookup_path, field, mask, request, reveal_url)
+        return MaskedColumn(
+            lookup_path, field, mask, request, reveal_url, can_reveal=allowed, note=reveal
+        )
 
     def formfield_for_dbfield(
         self, db_field: models.Field, request: HttpRequest, **kwargs: Any
@@ -221,6 +225,10 @@ class EncryptedInlineMixin(_MaskingAdmin, _InlineBase):
 
     def _reveal_route_opts(self) -> Any:
         return self.parent_model._meta
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = tolerant_form(kwargs.pop("form", self.form))
+        return super().get_formset(request, obj, form=form, **kwargs)
 
 
 _MASKED_INLINES: dict[type, type] = {}
@@ -260,6 +268,17 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
         return self.opts
 
     # -- change list ---------------------------------------------------------------
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        masked = request.method == "GET" and any(
+            isinstance(c, MaskedColumn) for c in self.get_list_display(request)
+        )
+        if masked and not self.has_reveal_permission(request):
+            # Shown above the list (and used up) by the page this request renders.
+            messages.info(request, HIDDEN_BY_POLICY_NOTE, fail_silently=True)
+        return super().changelist_view(request, extra_context)
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         editable = set(self.list_editable)
@@ -348,6 +367,13 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
         return queryset.filter(matches), may_have_duplicates or duplicates
 
     # -- change form ---------------------------------------------------------------
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        # Opens on a value that fails to decrypt ("undecryptable"), so it can be replaced.
+        form = tolerant_form(kwargs.pop("form", self.form))
+        return super().get_form(request, obj, change=change, form=form, **kwargs)
 
     def get_inlines(self, request: HttpRequest, obj: models.Model | None) -> list[Any]:
         return [_masked_inline(inline) for inline in super().get_inlines(request, obj)]

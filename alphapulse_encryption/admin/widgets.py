@@ -17,6 +17,18 @@ from ..masking import mask_value
 
 CLEAR_SUFFIX = "-clear"
 KEEP_HELP = "Stored encrypted. Leave empty to keep the current value; type to replace it."
+# Titles (hover, screen readers) of masked values, by what the user may do about them.
+HIDDEN_BY_POLICY = "hidden by policy: you lack the reveal permission"
+REVEAL_HERE = "masked: Reveal shows the value; each reveal is recorded in the audit log"
+REVEAL_ON_PAGE = "masked: reveal it on the object's page; each reveal is recorded in the audit log"
+REVEAL_RECORDED = "Reveal recorded in the audit log."
+# Under the title of a change list that shows masked columns, for users who may not reveal.
+HIDDEN_BY_POLICY_NOTE = "Encrypted values are hidden by policy: you may not reveal them."
+UNDECRYPTABLE = "undecryptable"
+UNDECRYPTABLE_HINT = (
+    "The stored value cannot be decrypted (the failure is in the audit log); "
+    "a user who may change it can enter a new value to replace it."
+)
 
 
 class _Unchanged:
@@ -29,6 +41,17 @@ class _Unchanged:
 UNCHANGED = _Unchanged()
 
 
+class _Undecryptable:
+    """Stands in for a stored value that failed to decrypt, as the initial value of a
+    masked form field: the form opens, shows "undecryptable", and never saves it back."""
+
+    def __repr__(self) -> str:
+        return "<undecryptable>"
+
+
+UNDECRYPTABLE_VALUE = _Undecryptable()
+
+
 @dataclass(frozen=True)
 class MaskedValue:
     """What a masked widget renders instead of the value: its mask, and where to reveal it."""
@@ -37,20 +60,47 @@ class MaskedValue:
     reveal_url: str | None = None
     keeps: bool = False
     can_clear: bool = False
+    can_reveal: bool = False
+    undecryptable: bool = False
 
 
-def render_masked(mask: str, reveal_url: str | None = None) -> SafeString:
-    """The mask, and for users allowed to reveal, a button that fetches the plaintext
-    (``reveal.js``): shared by list columns, read-only fields and the widgets."""
-    shown = format_html('<span class="ape-masked">{}</span>', mask)
+def render_masked(
+    mask: str, reveal_url: str | None = None, *, can_reveal: bool, note: bool = False
+) -> SafeString:
+    """The mask, titled with what the user may do about it; for users allowed to reveal,
+    a button that fetches the plaintext and one that hides it again (``reveal.js``).
+    ``note``: say "hidden by policy" on the page too, not only in the title (forms have
+    the room; list cells do not). Shared by list columns, read-only fields and widgets."""
+    if reveal_url:
+        title = REVEAL_HERE
+    elif can_reveal:
+        title = REVEAL_ON_PAGE
+    else:
+        title = HIDDEN_BY_POLICY
+    shown = format_html('<span class="ape-masked" title="{}">{}</span>', title, mask)
     if not reveal_url:
+        if note and not can_reveal:
+            return format_html(
+                '{} <small class="ape-policy" title="{}">hidden by policy</small>', shown, title
+            )
         return shown
     return format_html(
         '{}<span class="ape-reveal-group"><button type="button" class="button ape-reveal" '
-        'data-reveal-url="{}">Reveal</button>'
-        '<output class="ape-revealed" hidden></output></span>',
+        'data-reveal-url="{}" title="{}">Reveal</button>'
+        '<output class="ape-revealed" hidden></output>'
+        '<button type="button" class="button ape-hide" hidden>Hide</button>'
+        '<small class="ape-reveal-note" role="status" hidden>{}</small></span>',
         shown,
         reveal_url,
+        REVEAL_HERE,
+        REVEAL_RECORDED,
+    )
+
+
+def render_undecryptable() -> SafeString:
+    """What list cells, read-only fields and widgets show for a value that failed to decrypt."""
+    return format_html(
+        '<span class="ape-undecryptable" title="{}">{}</span>', UNDECRYPTABLE_HINT, UNDECRYPTABLE
     )
 
 
@@ -91,8 +141,18 @@ class _MaskedWidgetMixin(forms.Widget):
                 attrs.setdefault("placeholder", self.placeholder)
         control = super().render(name, None, attrs, renderer)
         parts = [control]
-        if masked.keeps:
-            parts.insert(0, render_masked(masked.mask or "(empty)", masked.reveal_url))
+        if masked.undecryptable:
+            parts.insert(0, render_undecryptable())
+        elif masked.keeps:
+            parts.insert(
+                0,
+                render_masked(
+                    masked.mask or "(empty)",
+                    masked.reveal_url,
+                    can_reveal=masked.can_reveal,
+                    note=True,
+                ),
+            )
         if masked.can_clear:
             parts.append(
                 format_html(
@@ -150,10 +210,12 @@ class MaskedField(forms.Field):
         *,
         mask: Callable[[Any], str],
         reveal_url: Callable[[Any], str | None] | None = None,
+        can_reveal: bool | None = None,
     ) -> None:
         self.field = field
         self.mask = mask
         self.reveal_url = reveal_url
+        self.can_reveal = reveal_url is not None if can_reveal is None else can_reveal
         # Set per form by get_bound_field() (fields are deep-copied for every form).
         self.keeps = False
         self.stored: Any = None
@@ -183,11 +245,14 @@ class MaskedField(forms.Field):
     def clean(self, value: Any) -> Any:
         if value is UNCHANGED:
             if self.keeps:
-                return self.stored
+                return self.stored  # UNDECRYPTABLE_VALUE: the form leaves the field alone
             value = ""
         return self.field.clean(value)
 
     def has_changed(self, initial: Any, data: Any) -> bool:
+        if initial is UNDECRYPTABLE_VALUE:
+            # The wrapped field cannot compare with it (JSON would fail to serialise it).
+            return data is not UNCHANGED
         if data is UNCHANGED:
             return not self.keeps and self.field.has_changed(initial, "")
         return self.field.has_changed(initial, data)
@@ -200,10 +265,12 @@ class MaskedBoundField(BoundField):
         field = self.field
         if not field.keeps:
             return MaskedValue()
+        # Booleans clear through their own options; other optional values through a box.
+        can_clear = not field.field.required and not isinstance(field.field, forms.BooleanField)
+        if field.stored is UNDECRYPTABLE_VALUE:
+            return MaskedValue(keeps=True, can_clear=can_clear, undecryptable=True)
         shown = mask_value(field.stored, field.mask)
         url = None
         if shown and field.reveal_url is not None:
             url = field.reveal_url(self.form.instance)  # type: ignore[attr-defined]
-        # Booleans clear through their own options; other optional values through a box.
-        can_clear = not field.field.required and not isinstance(field.field, forms.BooleanField)
-        return MaskedValue(shown, url, keeps=True, can_clear=can_clear)
+        return MaskedValue(shown, url, keeps=True, can_clear=can_clear, can_reveal=field.can_reveal)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 
 from tests.factories import CustomerFactory, PositionFactory, TradingAccountFactory
@@ -147,3 +148,22 @@ def login(user: User, **client_options: object) -> Client:
 def reveal_url(obj, field_name: str, parent: str | None = None) -> str:
     admin_of = parent or obj._meta.model_name
     return f"/admin/testapp/{admin_of}/reveal/{obj._meta.label_lower}/{obj.pk}/{field_name}/"
+
+
+def stored(model, pk, column: str):
+    """A column of a row as the database stores it, read with plain SQL."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s", [pk]
+        )
+        return cursor.fetchone()[0]
+
+
+def tamper(model, pk, column: str, source: str) -> None:
+    """Overwrite ``column`` of a row with the ciphertext of its ``source`` column, in plain
+    SQL: a valid envelope authenticated for another field, so it fails to decrypt."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {quote(column)} = {quote(source)} WHERE id = %s", [pk])

@@ -8,13 +8,23 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.db import DatabaseError
+from django.utils.html import escape
 
+from alphapulse_encryption.admin.widgets import (
+    HIDDEN_BY_POLICY,
+    HIDDEN_BY_POLICY_NOTE,
+    REVEAL_HERE,
+    REVEAL_ON_PAGE,
+    REVEAL_RECORDED,
+)
 from alphapulse_encryption.models import AuditLogEntry
 from tests.testapp import models
 
 from .conftest import login
 
 pytestmark = pytest.mark.django_db
+# A mask as shown to a user who may not reveal it: the title says why it stays hidden.
+POLICY_MASK = f'<span class="ape-masked" title="{HIDDEN_BY_POLICY}">'
 
 
 def _pages(seeded) -> list[str]:
@@ -63,11 +73,11 @@ def test_list_and_change_pages_show_masks_by_kind(seeded, viewer):
     listing = client.get("/admin/testapp/customer/").content.decode()
     assert "z***@a***.example" in listing
     assert "****5309" in listing
-    assert '<td class="field-first_name"><span class="ape-masked">••••</span>' in listing
+    assert f'<td class="field-first_name">{POLICY_MASK}••••</span>' in listing
     accounts = client.get("/admin/testapp/tradingaccount/").content.decode()
     assert "****3000" in accounts
-    assert '<td class="field-customer__email"><span class="ape-masked">z***@a***' in accounts
-    assert '<td class="field-balance"><span class="ape-masked">••••</span>' in accounts
+    assert f'<td class="field-customer__email">{POLICY_MASK}z***@a***' in accounts
+    assert f'<td class="field-balance">{POLICY_MASK}••••</span>' in accounts
     change = client.get(f"/admin/testapp/customer/{seeded.customer.pk}/change/").content.decode()
     assert "{…}" in change  # JSON
     assert "[API secret]" in change  # the admin's own mask for api_secret
@@ -79,7 +89,7 @@ def test_inline_rows_of_a_plain_inline_are_masked(seeded, editor):
     content = html.content.decode()
     assert 'name="positions-0-quantity"' in content
     assert 'value="918273"' not in content
-    assert content.count('class="ape-masked">••••</span>') >= 3
+    assert content.count(f"{POLICY_MASK}••••</span>") >= 3
 
 
 def test_masked_form_left_unchanged_keeps_every_stored_value(seeded, editor):
@@ -259,3 +269,33 @@ def test_undecryptable_value_is_shown_as_such_in_the_list(seeded, viewer):
     assert "undecryptable" in html
     entry = AuditLogEntry.objects.get(action="decryption_failed")
     assert (entry.username, entry.field_name) == ("viewer", "last_name")
+
+
+def test_a_user_who_may_not_reveal_is_told_the_values_are_hidden_by_policy(seeded, editor):
+    client = login(editor)
+    listing = client.get("/admin/testapp/customer/").content.decode()
+    assert HIDDEN_BY_POLICY_NOTE in listing  # once, above the list
+    assert listing.count(HIDDEN_BY_POLICY_NOTE) == 1
+    assert "ape-reveal" not in listing
+    change = client.get(f"/admin/testapp/customer/{seeded.customer.pk}/change/").content.decode()
+    # In the form, in words beside each masked value (there is room), and in its title.
+    assert f'{POLICY_MASK}z***@a***.example</span> <small class="ape-policy"' in change
+    assert change.count(">hidden by policy</small>") >= 6
+    # The next page shows no stale copy of the note.
+    assert HIDDEN_BY_POLICY_NOTE not in client.get("/admin/").content.decode()
+
+
+def test_a_user_who_may_reveal_gets_reveal_and_hide_buttons_and_no_policy_note(seeded, revealer):
+    client = login(revealer)
+    listing = client.get("/admin/testapp/customer/").content.decode()
+    assert HIDDEN_BY_POLICY_NOTE not in listing and HIDDEN_BY_POLICY not in listing
+    on_page = escape(REVEAL_ON_PAGE)
+    assert f'<span class="ape-masked" title="{on_page}">z***@a***.example' in listing
+    change = client.get(f"/admin/testapp/customer/{seeded.customer.pk}/change/").content.decode()
+    assert HIDDEN_BY_POLICY not in change and "ape-policy" not in change
+    assert f'<span class="ape-masked" title="{REVEAL_HERE}">z***@a***.example' in change
+    group = change.split('<span class="ape-reveal-group">', 2)[1].split("</span>", 1)[0]
+    assert 'class="button ape-reveal"' in group
+    # Hidden until a reveal succeeds (reveal.js; tests/admin/test_browser.py clicks them).
+    assert '<button type="button" class="button ape-hide" hidden>Hide</button>' in group
+    assert f'<small class="ape-reveal-note" role="status" hidden>{REVEAL_RECORDED}' in group
