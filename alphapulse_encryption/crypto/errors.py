@@ -27,8 +27,9 @@ class KeyProviderError(EncryptionError):
     """A key provider cannot do what was asked (read-only, unreachable, ...)."""
 
 
-class PlaintextTooLarge(ValueError):
-    """A value is larger than ``MAX_PLAINTEXT_BYTES``: refused before it is encrypted."""
+class PlaintextTooLarge(EncryptionError, ValueError):
+    """A value is larger than ``MAX_PLAINTEXT_BYTES``: refused before it is encrypted.
+    Also a ``ValueError``, as it was first: code that catches that keeps working."""
 
     def __init__(self, context: str, size: int, limit: int) -> None:
         self.context = context
