@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 DecryptionReason = Literal["unknown_key_version", "malformed", "authentication_failed"]
+# What DecryptionError.__reduce__ gives pickle: rebuilt from (reason, key_version, where).
+_Rebuild = tuple[
+    Callable[[DecryptionReason, int | None, str | None], "DecryptionError"],
+    tuple[DecryptionReason, int | None, str | None],
+]
 
 _EXPLANATIONS: dict[str, str] = {
     "unknown_key_version": "no key is configured for the key version in its header",
@@ -69,7 +75,7 @@ class DecryptionError(EncryptionError):
         error.__cause__ = self.__cause__
         return error
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> _Rebuild:
         return (_rebuild_decryption_error, (self.reason, self.key_version, self.where))
 
 

@@ -25,9 +25,9 @@ _FLOAT = struct.Struct(">d")
 
 SUPPORTED_TYPES = "str, int, float, bool, Decimal, date, datetime, dict, list, bytes"
 
-# A decrypted value: one of SUPPORTED_TYPES, JSON's nesting included. Typed as dynamically
-# as json.loads types what it returns, so callers use it as the type they stored.
-Plaintext = Any
+# A decrypted value: one of SUPPORTED_TYPES, JSON's nesting included. Typed as json.loads
+# types what it returns (the one Any of the core), so callers use it as the type they stored.
+Plaintext = Any  # type: ignore[explicit-any]
 
 
 def serialize(value: object, *, as_json: bool = False) -> bytes:
