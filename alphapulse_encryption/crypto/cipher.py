@@ -159,8 +159,15 @@ class Cipher:
     ) -> list[str | None]:
         """:meth:`batch_encrypt`, each result prefixed with its value's search token."""
         values = list(items)
-        sealed = self.batch_encrypt(values, context, as_json=as_json)
+        sealed = self._sealed_without_tokens(values, context, as_json)
         return self._with_tokens(values, sealed, context, normalizer)
+
+    def _sealed_without_tokens(
+        self, values: list[object], context: str, as_json: bool
+    ) -> list[str | None]:
+        """The values sealed, no token added: :meth:`batch_encrypt` itself, so what wraps
+        or patches it sees the searchable batches too."""
+        return self.batch_encrypt(values, context, as_json=as_json)
 
     def batch_decrypt(
         self, items: Iterable[str | bytes | None], context: str = "default"
@@ -313,15 +320,8 @@ class SearchableCipher(Cipher):
     ) -> list[str | None]:
         return self.batch_encrypt_searchable(items, context, as_json=as_json)
 
-    def batch_encrypt_searchable(
-        self,
-        items: Iterable[object],
-        context: str = "default",
-        *,
-        normalizer: Normalizer | None = None,
-        as_json: bool = False,
+    def _sealed_without_tokens(
+        self, values: list[object], context: str, as_json: bool
     ) -> list[str | None]:
-        # This class's batch_encrypt adds tokens itself: seal with the plain one.
-        values = list(items)
-        sealed = super().batch_encrypt(values, context, as_json=as_json)
-        return self._with_tokens(values, sealed, context, normalizer)
+        # This class's batch_encrypt adds tokens: seal with the plain one.
+        return super().batch_encrypt(values, context, as_json=as_json)
