@@ -15,17 +15,9 @@ from .keyring import Keyring
 from .serialize import Plaintext, deserialize, serialize
 from .tokens import TOKEN_LENGTH, is_search_token, make_token, split_searchable
 
-__all__ = [
-    "TOKEN_LENGTH",
-    "Cipher",
-    "Normalizer",
-    "SealObserver",
-    "SearchableCipher",
-    "is_search_token",
-    "key_version_of",
-    # importable from here too, for callers written before .tokens held them
-    "split_searchable",
-]
+__all__ = ["Cipher", "Normalizer", "SealObserver", "SearchableCipher", "key_version_of"]
+# Also importable from here, for callers written before .tokens held them.
+__all__ += ["TOKEN_LENGTH", "is_search_token", "split_searchable"]
 
 Normalizer = Callable[[Plaintext], Plaintext]
 # Told (key version, context, number of values) after values are sealed: each (version,

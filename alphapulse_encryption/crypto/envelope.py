@@ -12,6 +12,8 @@ Layout (see docs/format.md)::
 
 Text form: ``"ape:" + base64url(binary)`` without padding. A searchable value is a
 fixed-width search token (see :mod:`.tokens`) immediately followed by an envelope.
+:func:`decode` validates everything; :func:`quick_decode` only what a header validated
+before still needs (the batch decryption path).
 """
 
 from __future__ import annotations
