@@ -9,7 +9,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .crypto.errors import ConfigurationError, DecryptionError, EncryptionError, KeyProviderError
+from .crypto.errors import (
+    ConfigurationError,
+    DecryptionError,
+    EncryptionError,
+    KeyProviderError,
+    PlaintextTooLarge,
+)
 
 __version__ = "0.1.0"
 
@@ -28,6 +34,7 @@ __all__ = [
     "EncryptionError",
     "EncryptionKeyManager",
     "KeyProviderError",
+    "PlaintextTooLarge",
     "decrypt_field",
     "encrypt_field",
     "get_cipher",

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any, overload
+from typing import overload
 
-from .crypto import Cipher
+from .crypto import Cipher, SearchableCipher
+from .crypto.serialize import Plaintext
 from .keys import current_cipher
 
+__all__ = [
+    "SearchableCipher",
+    "decrypt_field",
+    "encrypt_field",
+    "get_cipher",
+    "get_optimized_cipher",
+    "get_searchable_cipher",
+]
+
 logger = logging.getLogger("alphapulse_encryption")
-
-
-class SearchableCipher(Cipher):
-    """A cipher whose ``encrypt`` output starts with the value's search token."""
-
-    def encrypt(self, value: Any, context: str, *, as_json: bool = False) -> str:
-        return self.encrypt_searchable(value, context, as_json=as_json)
-
-    def batch_encrypt(
-        self, items: Iterable[Any], context: str = "default", *, as_json: bool = False
-    ) -> list[str | None]:
-        return self.batch_encrypt_searchable(items, context, as_json=as_json)
 
 
 @overload
 def encrypt_field(value: None, searchable: bool = ..., context: str = ...) -> None: ...
 @overload
-def encrypt_field(value: Any, searchable: bool = ..., context: str = ...) -> str: ...
-def encrypt_field(value: Any, searchable: bool = False, context: str = "default") -> str | None:
+def encrypt_field(value: object, searchable: bool = ..., context: str = ...) -> str: ...
+def encrypt_field(value: object, searchable: bool = False, context: str = "default") -> str | None:
     """Encrypt one value for ``context``; ``None`` stays ``None``."""
     if value is None:
         return None
@@ -44,7 +41,7 @@ def encrypt_field(value: Any, searchable: bool = False, context: str = "default"
     return cipher.encrypt(value, context)
 
 
-def decrypt_field(encrypted_data: str | bytes | None, context: str = "default") -> Any:
+def decrypt_field(encrypted_data: str | bytes | None, context: str = "default") -> Plaintext:
     """Decrypt what :func:`encrypt_field` returned for the same ``context``."""
     if encrypted_data is None:
         return None
@@ -65,6 +62,6 @@ def get_searchable_cipher() -> SearchableCipher:
     )
 
 
-def get_optimized_cipher() -> Cipher:
-    """The cipher whose ``batch_encrypt`` / ``batch_decrypt`` serve bulk work."""
-    return current_cipher()
+# The name DESIGN.md gives the cipher for bulk work (batch_encrypt / batch_decrypt): every
+# cipher has the batch methods, so it is the same cipher.
+get_optimized_cipher = get_cipher

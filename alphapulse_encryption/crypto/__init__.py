@@ -1,6 +1,6 @@
 """The cryptographic core: pure Python over ``cryptography``, no Django."""
 
-from .cipher import TOKEN_LENGTH, TOKEN_PREFIX, Cipher, is_search_token, key_version_of
+from .cipher import Cipher, SearchableCipher, key_version_of
 from .envelope import FORMAT_VERSION, looks_like_envelope
 from .errors import (
     ConfigurationError,
@@ -11,6 +11,7 @@ from .errors import (
 )
 from .kdf import DEFAULT_ITERATIONS
 from .keyring import Keyring, fingerprint
+from .tokens import TOKEN_LENGTH, TOKEN_PREFIX, is_search_token, split_searchable
 
 __all__ = [
     "DEFAULT_ITERATIONS",
@@ -24,8 +25,10 @@ __all__ = [
     "KeyProviderError",
     "Keyring",
     "PlaintextTooLarge",
+    "SearchableCipher",
     "fingerprint",
     "is_search_token",
     "key_version_of",
     "looks_like_envelope",
+    "split_searchable",
 ]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 DecryptionReason = Literal["unknown_key_version", "malformed", "authentication_failed"]
+# What DecryptionError.__reduce__ gives pickle: rebuilt from (reason, key_version, where).
+_Rebuild = tuple[
+    Callable[[DecryptionReason, int | None, str | None], "DecryptionError"],
+    tuple[DecryptionReason, int | None, str | None],
+]
 
 _EXPLANATIONS: dict[str, str] = {
     "unknown_key_version": "no key is configured for the key version in its header",
@@ -27,8 +33,9 @@ class KeyProviderError(EncryptionError):
     """A key provider cannot do what was asked (read-only, unreachable, ...)."""
 
 
-class PlaintextTooLarge(ValueError):
-    """A value is larger than ``MAX_PLAINTEXT_BYTES``: refused before it is encrypted."""
+class PlaintextTooLarge(EncryptionError, ValueError):
+    """A value is larger than ``MAX_PLAINTEXT_BYTES``: refused before it is encrypted.
+    Also a ``ValueError``, as it was first: code that catches that keeps working."""
 
     def __init__(self, context: str, size: int, limit: int) -> None:
         self.context = context
@@ -68,7 +75,7 @@ class DecryptionError(EncryptionError):
         error.__cause__ = self.__cause__
         return error
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> _Rebuild:
         return (_rebuild_decryption_error, (self.reason, self.key_version, self.where))
 
 

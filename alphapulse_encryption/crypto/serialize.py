@@ -25,8 +25,12 @@ _FLOAT = struct.Struct(">d")
 
 SUPPORTED_TYPES = "str, int, float, bool, Decimal, date, datetime, dict, list, bytes"
 
+# A decrypted value: one of SUPPORTED_TYPES, JSON's nesting included. Typed as json.loads
+# types what it returns (the one Any of the core), so callers use it as the type they stored.
+Plaintext = Any  # type: ignore[explicit-any]
 
-def serialize(value: Any, *, as_json: bool = False) -> bytes:
+
+def serialize(value: object, *, as_json: bool = False) -> bytes:
     """Encode ``value`` as tag byte + payload. ``as_json`` forces the JSON form."""
     if as_json:
         return TAG_JSON + _dump_json(value)
@@ -54,7 +58,7 @@ def serialize(value: Any, *, as_json: bool = False) -> bytes:
     )
 
 
-def deserialize(data: bytes) -> Any:
+def deserialize(data: bytes) -> Plaintext:
     """Decode what :func:`serialize` produced; anything else is ``malformed``."""
     if data[:1] == TAG_STR:  # the common case first, with the fewest steps
         try:
@@ -88,7 +92,7 @@ def deserialize(data: bytes) -> Any:
     raise DecryptionError("malformed")
 
 
-def _dump_json(value: Any) -> bytes:
+def _dump_json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

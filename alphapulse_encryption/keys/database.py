@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from django.db import (
-    DatabaseError,
-    IntegrityError,
-    OperationalError,
-    connections,
-    router,
-    transaction,
-)
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.db.models import F
 
 from ..conf import encryption_settings
 from ..crypto import ConfigurationError, KeyProviderError, Keyring, fingerprint
 from .events import record_key_operation
 from .providers import KeyProvider, KeyVersionInfo
+from .sqlite_locks import waiting_for_sqlite_locks
 from .wrapping import KeyWrapper, MasterKeyWrapper
 
 if TYPE_CHECKING:
     from .models import KeyVersion
 
 _LOCK_ID = 1
-# SQLite reports a lock held by another connection of a shared-cache database (e.g. the
-# in-memory test database) at once instead of waiting for its busy timeout.
-_SQLITE_LOCK_RETRIES = 400
-_SQLITE_LOCK_PAUSE = 0.025
-
-T = TypeVar("T")
-
-
-def _waiting_for_sqlite_locks(using: str, operation: Callable[[], T]) -> T:
-    attempts = _SQLITE_LOCK_RETRIES if connections[using].vendor == "sqlite" else 1
-    for attempt in range(attempts):
-        try:
-            return operation()
-        except OperationalError as exc:
-            if attempt + 1 == attempts or "locked" not in str(exc):
-                raise
-            time.sleep(_SQLITE_LOCK_PAUSE)
-    raise AssertionError("unreachable")
 
 
 class DatabaseKeyProvider(KeyProvider):
@@ -111,7 +85,7 @@ class DatabaseKeyProvider(KeyProvider):
 
         using = router.db_for_read(KeyVersion)
         try:
-            return _waiting_for_sqlite_locks(
+            return waiting_for_sqlite_locks(
                 using, lambda: list(KeyVersion.objects.using(using).order_by("version"))
             )
         except DatabaseError as exc:
@@ -129,7 +103,7 @@ class DatabaseKeyProvider(KeyProvider):
         from .models import KeyVersion
 
         using = router.db_for_write(KeyVersion)
-        _waiting_for_sqlite_locks(using, lambda: self._retire(using, version))
+        waiting_for_sqlite_locks(using, lambda: self._retire(using, version))
 
     def _retire(self, using: str, version: int) -> None:
         from .models import KeyVersion
@@ -156,7 +130,7 @@ class DatabaseKeyProvider(KeyProvider):
         from .models import KeyVersion
 
         using = router.db_for_write(KeyVersion)
-        return _waiting_for_sqlite_locks(using, lambda: self._add(using, only_if_empty))
+        return waiting_for_sqlite_locks(using, lambda: self._add(using, only_if_empty))
 
     def _add(self, using: str, only_if_empty: bool) -> int:
         from .models import KeyVersion

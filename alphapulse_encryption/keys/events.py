@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ..signals import key_operation
 
@@ -13,7 +12,7 @@ _WARNINGS = frozenset({"decrypt_failed", "reencrypt_failed_rows", "retire_forced
 
 
 def record_key_operation(
-    action: str, provider: type | None, key_version: int | None, **detail: Any
+    action: str, provider: type | None, key_version: int | None, **detail: object
 ) -> None:
     """Log ``action`` and tell listeners (the audit log). ``detail`` must hold no secret:
     versions, fingerprints, counts, model labels."""

@@ -6,7 +6,7 @@ import base64
 import binascii
 import threading
 import time
-from typing import Any
+from typing import TypedDict
 
 from ..conf import encryption_settings
 from ..crypto import ConfigurationError, KeyProviderError
@@ -18,6 +18,13 @@ _PREFIX = "apk1:"
 # stop a process that reloads its keyring within the cache time.
 _cache: dict[tuple[str, int, str], tuple[bytes, float]] = {}
 _cache_lock = threading.Lock()
+
+
+class _KMSResponse(TypedDict, total=False):
+    """The fields of an AWS KMS answer read here (boto3 answers with plain dicts)."""
+
+    CiphertextBlob: bytes
+    Plaintext: bytes
 
 
 def _now() -> float:
@@ -53,7 +60,7 @@ class KMSKeyWrapper(KeyWrapper):
     def __repr__(self) -> str:
         return f"<KMSKeyWrapper key_id={self.key_id!r}>"
 
-    def _client(self) -> Any:
+    def _client(self) -> object:
         try:
             import boto3
             from botocore.config import Config
@@ -68,11 +75,11 @@ class KMSKeyWrapper(KeyWrapper):
             config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2}),
         )
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
+    def _call(self, operation: str, **kwargs: object) -> _KMSResponse:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self._client(), operation)(**kwargs)
+            response: _KMSResponse = getattr(self._client(), operation)(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "unknown")
             raise KeyProviderError(
@@ -83,6 +90,7 @@ class KMSKeyWrapper(KeyWrapper):
                 f"AWS KMS is unreachable ({type(exc).__name__}) for {operation} with key "
                 f"{self.key_id!r}; keys unwrapped in the last {self.cache_seconds:g} s stay usable"
             ) from None
+        return response
 
     def new_key(self, version: int) -> NewKey:
         response = self._call(

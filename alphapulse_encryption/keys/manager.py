@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TypedDict
 
 from ..conf import encryption_settings
 from ..crypto import Cipher, DecryptionError, Keyring
+from ..crypto.serialize import Plaintext
 from .events import logger, record_key_operation
 from .providers import KeyProvider, KeyVersionInfo
 from .usage import counter
@@ -28,8 +29,19 @@ __all__ = [
 MIN_FORCED_RELOAD_SECONDS = 1.0
 
 
+class _State(TypedDict, total=False):
+    """What this process has loaded; empty until the first use of a key."""
+
+    provider: KeyProvider
+    keyring: Keyring
+    expires_at: float | None  # when the keyring is to be loaded again; None: never
+    cipher: Cipher
+    hot: tuple[Cipher, float | None]  # the cipher and expires_at, read in one lookup
+    fruitless_reload_at: float  # the last forced reload that did not find its version
+
+
 _lock = threading.Lock()
-_state: dict[str, Any] = {}
+_state: _State = {}
 
 
 def _now() -> float:
@@ -110,9 +122,11 @@ def current_cipher() -> Cipher:
         cipher, expires_at = hot
         if expires_at is None or _now() < expires_at:
             return cipher
-    cipher = _state.get("cipher")
+    cached = _state.get("cipher")
     keyring = current_keyring()
-    if not isinstance(cipher, Cipher) or cipher.keyring is not keyring:
+    if cached is not None and cached.keyring is keyring:
+        cipher = cached
+    else:
         cipher = _RefreshingCipher(
             keyring,
             max_plaintext_bytes=encryption_settings.MAX_PLAINTEXT_BYTES,
@@ -151,10 +165,11 @@ def refresh(stale: Keyring, missing_version: int) -> Keyring | None:
 
 def reset() -> None:
     """Forget the cached provider, keyring and cipher (settings changed, keys rotated)."""
+    global _state
     with _lock:
         # Settings first: a keyring loaded between the two steps must not see stale settings.
         encryption_settings.reload()
-        _state.clear()
+        _state = {}
 
 
 class _RefreshingCipher(Cipher):
@@ -162,7 +177,7 @@ class _RefreshingCipher(Cipher):
     yet (another process rotated) triggers one keyring reload before the error stands."""
 
     def _after_failures(
-        self, results: list[Any], failed: list[tuple[int, str | bytes]], context: str
+        self, results: list[Plaintext], failed: list[tuple[int, str | bytes]], context: str
     ) -> None:
         for index, text in failed:
             retry = self._retry_cipher(results[index])

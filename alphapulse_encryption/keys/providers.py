@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime
 import logging
-from typing import Any, NamedTuple
+from typing import NamedTuple, SupportsIndex, SupportsInt
 
 from ..conf import ENV_KEY_VERSION, ENV_MASTER_KEY, encryption_settings, environment_keys
 from ..crypto import ConfigurationError, KeyProviderError, Keyring
@@ -16,7 +16,7 @@ from ..crypto.kdf import KEY_SIZE
 logger = logging.getLogger("alphapulse_encryption.keys")
 
 
-def parse_master_key(value: Any, version: int) -> bytes:
+def parse_master_key(value: object, version: int) -> bytes:
     """Decode a base64 (standard or URL-safe, e.g. ``Fernet.generate_key()``) 32-byte key."""
     if isinstance(value, bytes):
         value = value.decode("ascii", errors="replace")
@@ -37,8 +37,10 @@ def parse_master_key(value: Any, version: int) -> bytes:
     return raw
 
 
-def _parse_version(value: Any) -> int:
+def _parse_version(value: object) -> int:
     try:
+        if not isinstance(value, str | bytes | bytearray | SupportsInt | SupportsIndex):
+            raise TypeError  # what int() refuses too
         version = int(value)
     except (TypeError, ValueError):
         version = 0

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..conf import encryption_settings
-from .database import _waiting_for_sqlite_locks
+from .sqlite_locks import waiting_for_sqlite_locks
 
 logger = logging.getLogger("alphapulse_encryption.keys")
 
@@ -218,8 +218,8 @@ def _add_to_table(counts: dict[Key, int]) -> None:
                     encryptions=F("encryptions") + count, updated_at=now
                 )
 
-    _waiting_for_sqlite_locks(using, create_missing)
-    _waiting_for_sqlite_locks(using, add)
+    waiting_for_sqlite_locks(using, create_missing)
+    waiting_for_sqlite_locks(using, add)
 
 
 counter = UsageCounter()
