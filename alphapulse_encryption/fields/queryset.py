@@ -30,7 +30,8 @@ from django.db.models import Value
 from django.db.models.signals import pre_save
 
 from ..introspection import encrypted_fields
-from .base import EncryptedFieldMixin, Prepared, Sealed, UndecryptableValue
+from .base import EncryptedFieldMixin
+from .stored import Prepared, Sealed, UndecryptableValue
 
 
 def _encrypted_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
