@@ -3,20 +3,53 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Field
 
 from ..introspection import is_encrypted
 
-if TYPE_CHECKING:
-    from .base import EncryptedFieldMixin
-    from .scalars import EncryptedDecimal
-    from .searchable import EncryptedSearchableString, SearchTokenIndex
+# What the checks ask of the fields, so that this module imports none of them (each
+# field's check() calls in here).
 
 
-def encrypted_field_checks(field: EncryptedFieldMixin) -> list[checks.CheckMessage]:
+class _Described(Protocol):
+    name: str
+
+    def describe(self) -> str: ...
+
+
+class _Encrypted(_Described, Protocol):
+    # Also read: _unique and db_index, which Django's type stubs do not declare.
+    null: bool
+    migrate_from: str | None
+    mask: str | Callable[[Any], str] | None
+
+    def has_db_default(self) -> bool: ...
+
+    def migrate_from_field(self) -> Field: ...
+
+
+class _TokenIndex(Protocol):
+    @property
+    def unique(self) -> bool: ...
+
+
+class _Searchable(_Described, Protocol):
+    unique_plaintext: bool
+
+    def token_index(self) -> _TokenIndex | None: ...
+
+
+class _TokenColumn(Protocol):
+    @property
+    def source_field(self) -> object: ...
+
+
+def encrypted_field_checks(field: _Encrypted) -> list[checks.CheckMessage]:
     """What every encrypted field refuses: options that would act on ciphertext or store
     plaintext, and a ``migrate_from`` or ``mask`` that names nothing usable."""
     errors: list[checks.CheckMessage] = []
@@ -55,7 +88,7 @@ def encrypted_field_checks(field: EncryptedFieldMixin) -> list[checks.CheckMessa
     return errors
 
 
-def _mask_checks(field: EncryptedFieldMixin) -> list[checks.CheckMessage]:
+def _mask_checks(field: _Encrypted) -> list[checks.CheckMessage]:
     if not isinstance(field.mask, str):
         return []
     from ..masking import MASKS
@@ -72,7 +105,7 @@ def _mask_checks(field: EncryptedFieldMixin) -> list[checks.CheckMessage]:
     ]
 
 
-def _migrate_from_checks(field: EncryptedFieldMixin) -> list[checks.CheckMessage]:
+def _migrate_from_checks(field: _Encrypted) -> list[checks.CheckMessage]:
     if field.migrate_from is None:
         return []
     try:
@@ -96,7 +129,7 @@ def _migrate_from_checks(field: EncryptedFieldMixin) -> list[checks.CheckMessage
     ]
 
 
-def decimal_digits_error(field: EncryptedDecimal) -> checks.CheckMessage:
+def decimal_digits_error(field: object) -> checks.CheckMessage:
     return checks.Error(
         "EncryptedDecimal needs both max_digits and decimal_places, or neither.",
         obj=field,
@@ -104,7 +137,7 @@ def decimal_digits_error(field: EncryptedDecimal) -> checks.CheckMessage:
     )
 
 
-def searchable_field_checks(field: EncryptedSearchableString) -> list[checks.CheckMessage]:
+def searchable_field_checks(field: _Searchable) -> list[checks.CheckMessage]:
     index = field.token_index()
     if field.unique_plaintext and (index is None or not index.unique):
         return [
@@ -120,7 +153,7 @@ def searchable_field_checks(field: EncryptedSearchableString) -> list[checks.Che
     return []
 
 
-def token_index_checks(field: SearchTokenIndex) -> list[checks.CheckMessage]:
+def token_index_checks(field: _TokenColumn) -> list[checks.CheckMessage]:
     try:
         field.source_field  # noqa: B018
     except Exception as exc:  # FieldDoesNotExist or FieldError

@@ -4,15 +4,20 @@ and ``in`` answered by comparing search tokens, never by decrypting a row."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, Protocol
 
 from django.core.exceptions import EmptyResultSet, FieldError
 from django.db.models import GeneratedField, Lookup
 
 from ..crypto import TOKEN_LENGTH, is_search_token
 
-if TYPE_CHECKING:
-    from .searchable import EncryptedSearchableString
+
+class _Searchable(Protocol):
+    """What these lookups ask of an ``EncryptedSearchableString``."""
+
+    def describe(self) -> str: ...
+
+    def search_tokens(self, value: Any) -> list[str]: ...
 
 
 def _is_token_column(field: Any) -> bool:
@@ -36,11 +41,11 @@ class TokenLookup(Lookup):
             )
         return self.rhs
 
-    def searchable_field(self) -> EncryptedSearchableString:
+    def searchable_field(self) -> _Searchable:
         field = self.lhs.output_field
         if _is_token_column(field):
-            return cast("EncryptedSearchableString", field.source_field)
-        return cast("EncryptedSearchableString", field)
+            return field.source_field
+        return field
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         field = self.searchable_field()
