@@ -70,9 +70,9 @@ class EncryptedCol(Col):
         OrderBy, aggregates and functions compile their expressions through
         ``compiler.compile()``; Django offers no hook that tells a column what it is
         compiled for, so look a few frames up. Not a walk of the query's expressions
-        instead: the column would not be seen where it is compiled outside a query's tree
-        (the generated token column's SQL in the schema editor), and the walk would refuse
-        what this lets through today, a function reaching the column through an
+        instead: that would miss expressions compiled outside a query's tree (a functional
+        ``Index(Lower("enc"))`` in the schema editor, refused here), and would refuse what
+        this lets through today, a function reaching the column through an
         ``ExpressionWrapper`` or ``Case``/``When`` (more than three frames up).
         """
         field: Any = self.target
