@@ -15,8 +15,6 @@ _GENERATE_HINT = "Generate a key with `python manage.py encryption_keys generate
 
 @checks.register(checks.Tags.security)
 def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from .keys import KeyProvider, SettingsKeyProvider
-
     messages: list[checks.CheckMessage] = []
     unknown = encryption_settings.unknown_keys()
     if unknown:
@@ -38,6 +36,15 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
             )
         )
     messages.extend(_check_limits())
+    messages.extend(_check_master_key())
+    return messages
+
+
+def _check_master_key() -> list[checks.CheckMessage]:
+    """W001 (no master key), E002 (an unusable one), E003 (none of the active version),
+    for a key provider that uses the master key."""
+    from .keys import KeyProvider, SettingsKeyProvider
+
     provider = encryption_settings.KEY_PROVIDER
     # The database keyring wraps its keys with the master key, so it needs one too.
     if not (
@@ -45,7 +52,7 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
         and issubclass(provider, KeyProvider)
         and provider.uses_master_key
     ):
-        return messages
+        return []
     try:
         SettingsKeyProvider().configured_keys()
     except ConfigurationError as exc:
@@ -53,18 +60,15 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
         if text.startswith("no master key"):
             # A warning here, so makemigrations/migrate work on a machine without keys;
             # `check --deploy` (check_keys_for_deployment) makes it an error.
-            messages.append(
-                checks.Warning(text, hint=_GENERATE_HINT, id="alphapulse_encryption.W001")
-            )
-            return messages
+            return [checks.Warning(text, hint=_GENERATE_HINT, id="alphapulse_encryption.W001")]
         elif "active key version" in text:
             check_id = "alphapulse_encryption.E003"
             hint = "Configure the key of the active version, or change ACTIVE_KEY_VERSION."
         else:
             check_id = "alphapulse_encryption.E002"
             hint = "A master key is 32 random bytes, base64-encoded. " + _GENERATE_HINT
-        messages.append(checks.Error(text, hint=hint, id=check_id))
-    return messages
+        return [checks.Error(text, hint=hint, id=check_id)]
+    return []
 
 
 def _check_limits() -> list[checks.CheckMessage]:

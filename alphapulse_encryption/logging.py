@@ -8,13 +8,12 @@ from typing import Any
 
 from django.db import models
 
+from .introspection import encrypted_fields
 from .masking import mask_text
 
 
 def _is_encrypted_instance(value: Any) -> bool:
-    return isinstance(value, models.Model) and any(
-        getattr(f, "encrypted", False) for f in value._meta.concrete_fields
-    )
+    return isinstance(value, models.Model) and bool(encrypted_fields(type(value)))
 
 
 def _safe_arg(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Encrypted model fields."""
 
-from .base import EncryptedFieldMixin, UndecryptableValue
+from .base import EncryptedFieldMixin
 from .scalars import (
     EncryptedBoolean,
     EncryptedDate,
@@ -13,6 +13,7 @@ from .scalars import (
     EncryptedText,
 )
 from .searchable import EncryptedSearchableString, SearchTokenIndex
+from .stored import UndecryptableValue
 
 __all__ = [
     "EncryptedBoolean",

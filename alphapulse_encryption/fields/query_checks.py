@@ -16,6 +16,8 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Col, F, OrderBy, Ref
 from django.db.models.sql.datastructures import Join
 
+from ..introspection import is_encrypted
+
 _CHECKED = "_alphapulse_encryption_checked"
 
 
@@ -84,16 +86,12 @@ def _columns(expression: Any) -> Iterator[Col]:
                 yield from _columns(source)
 
 
-def _encrypted(column: Col) -> bool:
-    return getattr(column.target, "encrypted", False) is True
-
-
 def _check_keys(query: Any, keys: list[Any], error: Any) -> None:
     """Refuse rows told apart (DISTINCT) or grouped by an encrypted column, unless its row's
     primary key is among the keys too: then rows are told apart by identity and the
     ciphertext, fixed per row, changes nothing."""
     columns = [column for key in keys for column in _columns(key)]
-    encrypted = [column for column in columns if _encrypted(column)]
+    encrypted = [column for column in columns if is_encrypted(column.target)]
     if not encrypted:
         return
     identified = _identified_aliases(query, columns)
@@ -127,13 +125,13 @@ def _check_distinct_on(query: Any) -> None:
     """``distinct("enc")`` (PostgreSQL's DISTINCT ON): one row per ciphertext is every row."""
     for name in query.distinct_fields:
         if name in query.annotations:
-            fields = [c.target for c in _columns(query.annotations[name]) if _encrypted(c)]
+            fields = [c.target for c in _columns(query.annotations[name]) if is_encrypted(c.target)]
         else:
             try:
                 _, final, _, _ = query.names_to_path(name.split(LOOKUP_SEP), query.get_meta())
             except FieldError:
                 continue  # Django reports the unknown name itself
-            fields = [final] if getattr(final, "encrypted", False) is True else []
+            fields = [final] if is_encrypted(final) else []
         for field in fields:
             raise FieldError(field.distinct_error(f"distinct('{name}')"))  # type: ignore[attr-defined]
 
@@ -157,5 +155,5 @@ def _check_ordering_by_alias(
         if expression is None:
             continue
         for column in _columns(expression):
-            if _encrypted(column):
+            if is_encrypted(column.target):
                 raise FieldError(column.target.ordering_error())  # type: ignore[attr-defined]

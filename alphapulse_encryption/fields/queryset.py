@@ -22,26 +22,25 @@ import datetime
 import decimal
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models import Value
 from django.db.models.signals import pre_save
 
-from .base import EncryptedFieldMixin, Prepared, Sealed, UndecryptableValue
+from ..introspection import encrypted_fields
+from .base import EncryptedFieldMixin
+from .stored import Prepared, Sealed, UndecryptableValue
 
 
-def encrypted_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedFieldMixin)]
+def _encrypted_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
+    # introspection answers for every layer without importing the fields; these are ours.
+    return cast("list[EncryptedFieldMixin]", encrypted_fields(model))
 
 
 def migrating_fields(model: type[models.Model]) -> list[EncryptedFieldMixin]:
-    return [
-        f
-        for f in model._meta.concrete_fields
-        if isinstance(f, EncryptedFieldMixin) and f.migrate_from is not None
-    ]
+    return [f for f in _encrypted_fields(model) if f.migrate_from is not None]
 
 
 # Values that are certainly new plaintext (the common case, checked first).
@@ -98,11 +97,11 @@ class EncryptedQuerySetMixin:
 
     def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> Any:
         objs = list(objs)
-        with _encrypted_ahead(objs, encrypted_fields(self.model), as_expression=False):
+        with _encrypted_ahead(objs, _encrypted_fields(self.model), as_expression=False):
             return super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
 
     def update(self, **kwargs: Any) -> int:
-        for field in encrypted_fields(self.model):
+        for field in _encrypted_fields(self.model):
             for name in {field.name, field.attname}.intersection(kwargs):
                 if hasattr(kwargs[name], "resolve_expression"):
                     field.check_assigned_expression(kwargs[name])
@@ -132,7 +131,7 @@ class EncryptedQuerySetMixin:
                     setattr(obj, field.attname, value)
                 fields.append(field.name)
         updated = [
-            f for f in encrypted_fields(self.model) if f.name in fields or f.attname in fields
+            f for f in _encrypted_fields(self.model) if f.name in fields or f.attname in fields
         ]
         with _encrypted_ahead(objs, updated, as_expression=True):
             return super().bulk_update(objs, fields, batch_size=batch_size)  # type: ignore[misc]

@@ -12,6 +12,7 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from . import checks as field_checks
 from .base import EncryptedFieldMixin
 
 
@@ -69,14 +70,7 @@ class EncryptedDecimal(EncryptedFieldMixin, models.DecimalField):
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         if (self.max_digits is None) != (self.decimal_places is None):
-            return [
-                *models.Field.check(self, **kwargs),
-                checks.Error(
-                    "EncryptedDecimal needs both max_digits and decimal_places, or neither.",
-                    obj=self,
-                    id="alphapulse_encryption.E011",
-                ),
-            ]
+            return [*models.Field.check(self, **kwargs), field_checks.decimal_digits_error(self)]
         if self.max_digits is None:
             return models.Field.check(self, **kwargs)
         return super().check(**kwargs)

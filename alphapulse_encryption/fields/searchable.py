@@ -3,163 +3,32 @@
 An :class:`EncryptedSearchableString` stores ``token || envelope``. The token (HMAC of the
 normalised value) is a fixed-width prefix, so a :class:`SearchTokenIndex` is a database
 generated column over that prefix: indexed, optionally unique, and in sync on every write
-path by construction. Exact lookups compare tokens and never decrypt a row.
+path by construction. Exact lookups (:mod:`.lookups`) compare tokens and never decrypt a row.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.core import checks
-from django.core.exceptions import EmptyResultSet, FieldError, ValidationError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
-from django.db.models import F, GeneratedField, Lookup
+from django.db.models import GeneratedField
 from django.db.models.expressions import Col
-from django.db.models.functions import Substr
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
-from ..crypto import TOKEN_LENGTH, is_search_token
+from ..crypto import TOKEN_LENGTH
 from ..keys import current_cipher
-from .base import PUBLIC_MODULE, EncryptedCol, Prepared
+from . import checks as field_checks
+from .base import PUBLIC_MODULE
+from .columns import TokenPrefix
+from .lookups import TOKEN_LOOKUPS, token_lookup
+from .normalize import NormalizeOption, build_normalizer, normalizes_case
 from .scalars import EncryptedString
-
-NORMALIZE_STEPS: dict[str, Callable[[str], str]] = {
-    "strip": str.strip,
-    "lower": str.lower,
-    "casefold": str.casefold,
-    "nfkc": lambda text: unicodedata.normalize("NFKC", text),
-}
-_CASE_FOLDING = frozenset({"lower", "casefold"})
-
-NormalizeOption = str | Sequence[str] | Callable[[str], str] | None
-
-
-def _steps(normalize: NormalizeOption) -> list[str]:
-    if normalize is None or callable(normalize):
-        return []
-    names = normalize.split("+") if isinstance(normalize, str) else list(normalize)
-    unknown = [name for name in names if name not in NORMALIZE_STEPS]
-    if unknown:
-        raise ValueError(
-            f"unknown normalize step(s) {unknown}; use any of {sorted(NORMALIZE_STEPS)}, "
-            "joined with '+', a list of them, or a callable"
-        )
-    return names
-
-
-def build_normalizer(normalize: NormalizeOption) -> Callable[[Any], Any] | None:
-    if normalize is None:
-        return None
-    if callable(normalize):
-        custom = normalize
-
-        def apply_custom(value: Any) -> Any:
-            return custom(value) if isinstance(value, str) else value
-
-        return apply_custom
-    functions = [NORMALIZE_STEPS[name] for name in _steps(normalize)]
-
-    def apply_steps(value: Any) -> Any:
-        if isinstance(value, str):
-            for function in functions:
-                value = function(value)
-        return value
-
-    return apply_steps
-
-
-class TokenLookup(Lookup):
-    """``exact`` / ``iexact`` / ``in`` answered by comparing search tokens."""
-
-    prepare_rhs = False
-    can_use_none_as_rhs = False
-    many: ClassVar[bool] = False
-
-    def get_prep_lookup(self) -> Any:
-        if hasattr(self.rhs, "resolve_expression"):
-            raise FieldError(
-                f"{self.searchable_field().describe()}: the '{self.lookup_name}' lookup needs "
-                "Python values; the database cannot compare encrypted values with an expression"
-            )
-        return self.rhs
-
-    def searchable_field(self) -> EncryptedSearchableString:
-        field = self.lhs.output_field
-        if isinstance(field, SearchTokenIndex):
-            return field.source_field
-        assert isinstance(field, EncryptedSearchableString)
-        return field
-
-    def as_sql(self, compiler: Any, connection: Any) -> Any:
-        field = self.searchable_field()
-        values: Iterable[Any] = self.rhs if self.many else [self.rhs]
-        tokens = list(
-            dict.fromkeys(
-                t
-                for v in values
-                if v is not None
-                for t in ([v] if is_search_token(v) else field.search_tokens(v))
-            )
-        )
-        if not tokens:
-            raise EmptyResultSet
-        lhs_sql, lhs_params = self.token_column_sql(compiler, connection)
-        placeholders = ", ".join(["%s"] * len(tokens))
-        return f"{lhs_sql} IN ({placeholders})", [*lhs_params, *tokens]
-
-    def token_column_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        field = self.lhs.output_field
-        if isinstance(field, SearchTokenIndex):
-            sql, params = compiler.compile(self.lhs)
-            return sql, list(params)
-        alias = getattr(self.lhs, "alias", None)
-        index = field.token_index()
-        if index is not None and alias is not None:
-            sql, params = compiler.compile(index.get_col(alias))
-            return sql, list(params)
-        # No companion column: compare the stored prefix (correct, but not indexed).
-        sql, params = compiler.compile(self.lhs)
-        return f"SUBSTR({sql}, 1, {TOKEN_LENGTH})", list(params)
-
-
-class TokenExact(TokenLookup):
-    lookup_name = "exact"
-
-
-class TokenIExact(TokenLookup):
-    lookup_name = "iexact"
-
-
-class TokenIn(TokenLookup):
-    lookup_name = "in"
-    many = True
-
-    def get_prep_lookup(self) -> Any:
-        rhs = super().get_prep_lookup()
-        if isinstance(rhs, str) or not isinstance(rhs, Iterable):
-            raise TypeError(f"the 'in' lookup on {self.searchable_field().describe()} needs a list")
-        return list(rhs)
-
-
-_TOKEN_LOOKUPS: dict[str, type[Lookup]] = {
-    "exact": TokenExact,
-    "iexact": TokenIExact,
-    "in": TokenIn,
-}
-
-
-def _token_lookup(field: Any, lookup_name: str) -> type[Lookup] | None:
-    if lookup_name == "iexact" and not field.folds_case:
-        raise FieldError(
-            f"{field.describe()} does not support 'iexact': its search tokens are "
-            "case-sensitive. Declare it with normalize='lower' (then 'exact' and 'iexact' "
-            "both ignore case)."
-        )
-    return _TOKEN_LOOKUPS.get(lookup_name)
+from .stored import Prepared
 
 
 class EncryptedSearchableString(EncryptedString):
@@ -180,7 +49,7 @@ class EncryptedSearchableString(EncryptedString):
 
     @property
     def folds_case(self) -> bool:
-        return bool(_CASE_FOLDING.intersection(_steps(self.normalize)))
+        return normalizes_case(self.normalize)
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
@@ -214,8 +83,8 @@ class EncryptedSearchableString(EncryptedString):
         return None
 
     def get_lookup(self, lookup_name: str) -> Any:
-        if lookup_name in _TOKEN_LOOKUPS:
-            return _token_lookup(self, lookup_name)
+        if lookup_name in TOKEN_LOOKUPS:
+            return token_lookup(self, lookup_name)
         return super().get_lookup(lookup_name)
 
     def equality_hint(self, operation: str) -> str:
@@ -244,30 +113,7 @@ class EncryptedSearchableString(EncryptedString):
             )
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        errors = super().check(**kwargs)
-        index = self.token_index()
-        if self.unique_plaintext and (index is None or not index.unique):
-            errors.append(
-                checks.Error(
-                    f"{self.describe()} has unique=True, which the database can only enforce "
-                    "on its search token.",
-                    hint=f"Add `{self.name}_search = SearchTokenIndex('{self.name}', "
-                    "unique=True)` to the model.",
-                    obj=self,
-                    id="alphapulse_encryption.E010",
-                )
-            )
-        return errors
-
-
-class TokenPrefix(Substr):
-    """The search-token prefix of a stored searchable value (the generated column's SQL)."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(F(source), 1, TOKEN_LENGTH)
-
-
-EncryptedCol.allowed_wrappers = (*EncryptedCol.allowed_wrappers, TokenPrefix)
+        return [*super().check(**kwargs), *field_checks.searchable_field_checks(self)]
 
 
 class _TokenAttribute(DeferredAttribute):
@@ -367,8 +213,8 @@ class SearchTokenIndex(GeneratedField):
         return Col(alias, self, self if output_field is None else output_field)
 
     def get_lookup(self, lookup_name: str) -> Any:
-        if lookup_name in _TOKEN_LOOKUPS:
-            return _token_lookup(self, lookup_name)
+        if lookup_name in TOKEN_LOOKUPS:
+            return token_lookup(self, lookup_name)
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)
         raise FieldError(
@@ -380,16 +226,4 @@ class SearchTokenIndex(GeneratedField):
         raise FieldError(f"{self.describe()} has no transform '{lookup_name}'")
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        errors = super().check(**kwargs)
-        try:
-            self.source_field  # noqa: B018
-        except Exception as exc:  # FieldDoesNotExist or FieldError
-            errors.append(
-                checks.Error(
-                    str(exc),
-                    hint="SearchTokenIndex('<name of an EncryptedSearchableString field>')",
-                    obj=self,
-                    id="alphapulse_encryption.E012",
-                )
-            )
-        return errors
+        return [*super().check(**kwargs), *field_checks.token_index_checks(self)]

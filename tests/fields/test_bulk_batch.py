@@ -175,7 +175,7 @@ def test_a_subclass_that_overrides_encrypt_alone_keeps_it_in_bulk_writes():
 
 
 def test_subclasses_that_change_values_keep_their_own_code():
-    from alphapulse_encryption.fields.base import Prepared
+    from alphapulse_encryption.fields.stored import Prepared
 
     class Upper(EncryptedString):
         def to_python(self, value):

@@ -112,7 +112,7 @@ def test_a_value_that_fails_to_decrypt_does_not_break_loading_the_row():
 
 
 def test_a_batch_holds_at_most_one_fetch_of_rows_and_each_value_its_own_row():
-    from alphapulse_encryption.fields.base import SEALED_BATCH_SIZE
+    from alphapulse_encryption.fields.stored import SEALED_BATCH_SIZE
 
     accounts = [TradingAccountFactory(balance=float(i)) for i in range(SEALED_BATCH_SIZE + 20)]
     with counted_decryptions() as spy:
@@ -182,7 +182,7 @@ def test_a_value_this_field_cannot_hold_fails_alone_without_showing_its_content(
 
 
 def test_a_value_sealed_after_its_batch_was_opened_still_opens_to_its_own_value():
-    from alphapulse_encryption.fields.base import Sealed
+    from alphapulse_encryption.fields.stored import Sealed
 
     customers = [CustomerFactory(last_name=f"Name {i}") for i in range(2)]
     first = Customer.objects.order_by("pk")[0]
