@@ -10,11 +10,9 @@ from django.apps import AppConfig
 from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS, models, router
 
+from ..introspection import encrypted_fields
+
 REVEAL_ANY = "alphapulse_encryption.reveal_encrypted"
-
-
-def encrypted_fields(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if getattr(f, "encrypted", False)]
 
 
 def reveal_codename(model: type[models.Model]) -> str:

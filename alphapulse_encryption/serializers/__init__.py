@@ -16,9 +16,9 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.base import DeserializationError, SerializationError
 from django.db.models import Field, Model
 
-from ..crypto import looks_like_envelope
-from ..crypto.cipher import split_searchable
-from ..fields.base import Sealed, UndecryptableValue
+from ..crypto import looks_like_envelope, split_searchable
+from ..fields.stored import Sealed, UndecryptableValue
+from ..introspection import encrypted_fields, is_encrypted
 
 FORMATS = {
     "python": "alphapulse_encryption.serializers.python",
@@ -31,13 +31,9 @@ FORMATS = {
 }
 
 
-def _is_encrypted(field: Any) -> bool:
-    return getattr(field, "encrypted", False) is True
-
-
 class EncryptingSerializerMixin:
     def _value_from_field(self, obj: Model, field: Field) -> Any:
-        if _is_encrypted(field):
+        if is_encrypted(field):
             # value_to_string passes a value that failed to decrypt through as stored, so one
             # damaged row never blocks a backup.
             stored = obj.__dict__.get(field.attname)
@@ -73,7 +69,7 @@ class DecryptingDeserializerMixin:
                 field = model._meta.get_field(name)
             except FieldDoesNotExist:
                 continue
-            if not _is_encrypted(field):
+            if not is_encrypted(field):
                 continue
             # from_db_value, as for a row read from the database: a value that fails, or
             # decrypts to something the field cannot hold, is refused here, before Django's
@@ -89,7 +85,7 @@ class DecryptingDeserializerMixin:
 
 
 def refuse_encrypted_models(model: type[Model], format_name: str) -> None:
-    if any(_is_encrypted(f) for f in model._meta.concrete_fields):
+    if encrypted_fields(model):
         raise SerializationError(
             f"{model._meta.label} has encrypted fields, which the {format_name} format "
             "cannot round-trip; use --format json or jsonl"
