@@ -4,14 +4,15 @@ what, from where, and with what result, in columns that fit a 1,280 px screen.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from ..audit.models import AuditLogEntry
 
@@ -20,6 +21,17 @@ AUDIT_CSS = "alphapulse_encryption/admin/audit.css"
 # Key operations that report a problem rather than a change made.
 _FAILED_KEY_OPERATIONS = frozenset({"decrypt_failed", "reencrypt_failed_rows"})
 _SUMMARY = ("what", "who", "on_what", "from_where", "result")
+
+
+_BREAK_AFTER = re.compile(r"([.@/])")
+_CAMEL_CASE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def _breakable(text: str) -> SafeString:
+    """``text`` with line-break opportunities after dots, "@" and "/" and inside CamelCase
+    ("backoffice.User<wbr>Profile"), so narrow columns wrap between words, not letters."""
+    marked = _CAMEL_CASE.sub("<wbr>", _BREAK_AFTER.sub(r"\1<wbr>", str(escape(text))))
+    return mark_safe(marked)  # noqa: S308 - escaped above; only <wbr> added
 
 
 def _words(value: Any) -> str:
@@ -118,16 +130,16 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
         return _what(entry)
 
     @admin.display(description="who")
-    def who(self, entry: AuditLogEntry) -> str:
-        return _who(entry)
+    def who(self, entry: AuditLogEntry) -> SafeString:
+        return _breakable(_who(entry))
 
     @admin.display(description="on what")
-    def on_what(self, entry: AuditLogEntry) -> str:
-        return _on_what(entry)
+    def on_what(self, entry: AuditLogEntry) -> SafeString:
+        return _breakable(_on_what(entry))
 
     @admin.display(description="from where")
-    def from_where(self, entry: AuditLogEntry) -> str:
-        return _from_where(entry)
+    def from_where(self, entry: AuditLogEntry) -> SafeString:
+        return _breakable(_from_where(entry))
 
     @admin.display(description="result")
     def result(self, entry: AuditLogEntry) -> SafeString:

@@ -277,7 +277,9 @@ class EncryptedFieldsAdminMixin(_MaskingAdmin, _ModelAdminBase):
         )
         if masked and not self.has_reveal_permission(request):
             # Shown above the list (and used up) by the page this request renders.
-            messages.info(request, HIDDEN_BY_POLICY_NOTE, fail_silently=True)
+            messages.info(
+                request, HIDDEN_BY_POLICY_NOTE, extra_tags="ape-policy-note", fail_silently=True
+            )
         return super().changelist_view(request, extra_context)
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:

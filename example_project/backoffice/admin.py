@@ -18,7 +18,7 @@ from . import models
 
 @admin.register(models.UserProfile)
 class UserProfileAdmin(EncryptedModelAdmin):
-    list_display = ["id", "email", "phone", "first_name", "last_name", "country", "created_at"]
+    list_display = ["id", "email", "phone", "first_name", "last_name", "country"]
     list_filter = ["country"]
     search_fields = ["email", "phone"]
     encrypted_masks = {

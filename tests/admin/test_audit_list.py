@@ -130,6 +130,7 @@ def test_an_entry_page_shows_the_summary_and_the_stored_columns(from_a_command):
 
     html = login(superuser).get(f"{LIST}{entry.pk}/change/").content.decode()
 
+    text = _TAG.sub("", html)
     for shown in ("key rotate, v2", "deploy@ops-01", "command encryption_keys", entry.hash):
-        assert shown in html
+        assert shown in text
     assert 'name="_save"' not in html

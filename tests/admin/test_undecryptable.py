@@ -105,4 +105,3 @@ def test_an_undecryptable_inline_value_opens_in_the_parent_change_view(seeded, e
 
     assert response.status_code == 200
     assert "undecryptable" in response.content.decode()
-
