@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 
 from ..crypto import DecryptionError
+from ..introspection import is_encrypted
 from .widgets import UNDECRYPTABLE_VALUE
 
 _DERIVED = "_alphapulse_tolerant_form"
@@ -24,7 +25,7 @@ def _unreadable_fields(form_class: type[forms.BaseModelForm], instance: Any) -> 
     names = getattr(form_class, "base_fields", {})
     unreadable = []
     for field in instance._meta.concrete_fields:
-        if getattr(field, "encrypted", False) and field.name in names:
+        if is_encrypted(field) and field.name in names:
             try:
                 getattr(instance, field.attname)
             except DecryptionError:

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from ..audit import log as audit
 from ..audit.permissions import can_reveal
 from ..crypto import DecryptionError
+from ..introspection import is_encrypted
 from ..masking import Mask, mask_for_field, mask_value
 from .widgets import MaskedField, render_masked, render_undecryptable
 
@@ -50,10 +51,6 @@ def _field_at(model: type[models.Model], lookup_path: str) -> Any:
         except FieldDoesNotExist:
             return None
     return field
-
-
-def _is_encrypted(field: Any) -> bool:
-    return bool(getattr(field, "encrypted", False))
 
 
 class MaskedColumn:
@@ -165,7 +162,7 @@ class _MaskingAdmin(_AdminBase):
         self, request: HttpRequest | None, lookup_path: str, *, reveal: bool = False
     ) -> MaskedColumn | None:
         field = _field_at(self.model, lookup_path)
-        if not _is_encrypted(field):
+        if not is_encrypted(field):
             return None
         allowed = request is not None and self.has_reveal_permission(request)
         reveal_url = None
@@ -179,7 +176,7 @@ class _MaskingAdmin(_AdminBase):
     def formfield_for_dbfield(
         self, db_field: models.Field, request: HttpRequest, **kwargs: Any
     ) -> forms.Field | None:
-        if not _is_encrypted(db_field):
+        if not is_encrypted(db_field):
             return super().formfield_for_dbfield(db_field, request, **kwargs)
         # The admin's widgets (split date/time, calendars) render the value; the masked
         # widget replaces them, so start from the field's own form field.

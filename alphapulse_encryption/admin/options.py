@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 
 from ..audit import log as audit
 from ..audit.models import AuditLogEntry
-from ..audit.permissions import encrypted_fields
+from ..introspection import encrypted_fields, is_encrypted
 from .forms import tolerant_form
 from .masked import (
     MASKED_CSS,
@@ -22,7 +22,6 @@ from .masked import (
     MaskedColumn,
     _field_at,
     _InlineBase,
-    _is_encrypted,
     _MaskingAdmin,
     _ModelAdminBase,
     _replace_names,
@@ -108,7 +107,7 @@ class EncryptedFieldsAdminMixin(RevealViewMixin, TokenSearchMixin, _MaskingAdmin
         return [columns.get(link, link) if isinstance(link, str) else link for link in links]
 
     def _is_encrypted_name(self, name: Any) -> bool:
-        return isinstance(name, str) and _is_encrypted(_field_at(self.model, name.lstrip("-")))
+        return isinstance(name, str) and is_encrypted(_field_at(self.model, name.lstrip("-")))
 
     def get_sortable_by(self, request: HttpRequest) -> list[Any]:
         return [n for n in super().get_sortable_by(request) if not self._is_encrypted_name(n)]

@@ -22,8 +22,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..audit import log as audit
 from ..audit.models import AuditLogEntry
-from ..audit.permissions import encrypted_fields
 from ..crypto import DecryptionError
+from ..introspection import encrypted_fields
 from .masked import _MaskingAdmin, _ModelAdminBase
 
 logger = logging.getLogger("alphapulse_encryption.admin")

@@ -14,7 +14,8 @@ from django.http import HttpRequest
 from django.utils.text import unescape_string_literal
 
 from ..fields import EncryptedSearchableString, SearchTokenIndex
-from .masked import _field_at, _is_encrypted, _ModelAdminBase
+from ..introspection import is_encrypted
+from .masked import _field_at, _ModelAdminBase
 
 # True while Django's own search runs, so get_search_fields() hands it plaintext fields only.
 _plaintext_search_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -43,7 +44,7 @@ class TokenSearchMixin(_ModelAdminBase):
         return [
             spec
             for spec in fields
-            if not _is_encrypted(field := _field_at(self.model, str(spec).lstrip("^=@")))
+            if not is_encrypted(field := _field_at(self.model, str(spec).lstrip("^=@")))
             and not isinstance(field, SearchTokenIndex)
         ]
 
