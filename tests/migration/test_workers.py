@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 from django.db import connection, connections
 
-from alphapulse_encryption.migration import data
+from alphapulse_encryption.migration import data, encryption
 from alphapulse_encryption.migration.verify import verify
 
 from .conftest import ENCRYPTED, assert_migrated, make_legacy_clients
@@ -19,7 +19,7 @@ ROWS = 120
 def record_processed_rows(monkeypatch, on_first_batch=None) -> dict[str, list[tuple[str, int]]]:
     """(column, pk) of every row each worker encrypted, by worker (thread) name."""
     processed: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    real_encrypt = data._encrypt
+    real_encrypt = encryption.encrypt_rows
     seen = threading.local()
 
     def recording_encrypt(pair, rows, connection):
@@ -30,7 +30,7 @@ def record_processed_rows(monkeypatch, on_first_batch=None) -> dict[str, list[tu
             on_first_batch()
         return real_encrypt(pair, rows, connection)
 
-    monkeypatch.setattr(data, "_encrypt", recording_encrypt)
+    monkeypatch.setattr(encryption, "encrypt_rows", recording_encrypt)
     return processed
 
 

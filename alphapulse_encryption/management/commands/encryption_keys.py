@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from ...crypto import EncryptionError
 from ...keys import EncryptionKeyManager, usage
 from ...keys import reencrypt as service
-from .encrypt_migrate import database_error
+from ..errors import database_error
 
 
 class Command(BaseCommand):
