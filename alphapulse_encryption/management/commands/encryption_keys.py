@@ -11,7 +11,7 @@ from django.db import DatabaseError
 
 from ...crypto import EncryptionError
 from ...keys import EncryptionKeyManager, usage
-from ...keys import reencrypt as service
+from ...migration import reencrypt as service
 from ..errors import database_error
 
 
