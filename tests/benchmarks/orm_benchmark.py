@@ -659,8 +659,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = _define_models()
     from django.db import connection, connections
 
-    from alphapulse_encryption.benchmarks import bench_value
     from alphapulse_encryption.keys import current_cipher
+    from tests.benchmarks.crypto_benchmark import bench_value
 
     _create_tables(models)
     current_cipher().encrypt(VALUE_32, CRYPTO_CONTEXT)  # load keys outside every timing
