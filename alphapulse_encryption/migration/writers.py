@@ -4,9 +4,9 @@ columns with as few statements as the database allows, never over a value alread
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .pairs import MigrationPair
@@ -52,32 +52,43 @@ def _write(
     """
     if not pks:
         return 0
+    target = _Target.of(pairs, pks, connection)
     if connection.vendor == "postgresql":
-        return _write_unnest(pairs, pks, values, connection)
-    return _write_case(pairs, pks, values, connection)
+        return _write_unnest(target, values, connection)
+    return _write_case(target, values, connection)
 
 
-def _sql_names(
-    pairs: Sequence[MigrationPair], connection: BaseDatabaseWrapper
-) -> tuple[models.Field[Any, Any], str, str, list[str]]:
-    """The primary key field, and the quoted table, primary-key and encrypted column names."""
-    qn = connection.ops.quote_name
-    pk_field = pairs[0].model._meta.pk
-    assert pk_field is not None
-    columns = [qn(pair.column) for pair in pairs]
-    return pk_field, qn(pairs[0].table), qn(str(pk_field.column)), columns
+@dataclass(frozen=True)
+class _Target:
+    """Where one statement writes: quoted table, primary-key and encrypted column names,
+    the primary key's column type, and the rows' primary keys as the database takes them."""
+
+    table: str
+    pk_column: str
+    pk_type: str
+    columns: list[str]
+    db_pks: list[Any]
+
+    @classmethod
+    def of(
+        cls, pairs: Sequence[MigrationPair], pks: list[Any], connection: BaseDatabaseWrapper
+    ) -> _Target:
+        qn = connection.ops.quote_name
+        pk_field = pairs[0].model._meta.pk
+        assert pk_field is not None
+        return cls(
+            table=qn(pairs[0].table),
+            pk_column=qn(str(pk_field.column)),
+            pk_type=str(pk_field.rel_db_type(connection)),
+            columns=[qn(pair.column) for pair in pairs],
+            db_pks=[pk_field.get_db_prep_value(pk, connection) for pk in pks],
+        )
 
 
-def _write_unnest(
-    pairs: Sequence[MigrationPair],
-    pks: list[Any],
-    values: list[list[str]],
-    connection: BaseDatabaseWrapper,
-) -> int:
-    pk_field, table, pk_column, columns = _sql_names(pairs, connection)
-    pk_type = f"{pk_field.rel_db_type(connection)}[]"
-    db_pks = [pk_field.get_db_prep_value(pk, connection) for pk in pks]
-    joined = [_joined([str(pk) for pk in db_pks]), *(_joined(column) for column in values)]
+def _write_unnest(target: _Target, values: list[list[str]], connection: BaseDatabaseWrapper) -> int:
+    table, pk_column, columns = target.table, target.pk_column, target.columns
+    pk_type = f"{target.pk_type}[]"
+    joined = [_joined([str(pk) for pk in target.db_pks]), *(_joined(column) for column in values)]
     if None not in joined:
         # One comma-separated text per column, split by the server: the driver quotes a
         # string in one call, where an array costs it a call per element (most of the
@@ -86,7 +97,7 @@ def _write_unnest(
         arrays = [f"string_to_array(%s, ',')::{pk_type}"]
         arrays += ["string_to_array(%s, ',')"] * len(columns)
     else:
-        params = [db_pks, *values]
+        params = [target.db_pks, *values]
         arrays = [f"%s::{pk_type}"] + ["%s::text[]"] * len(columns)
     assignments = ", ".join(f"{column} = v.s{i}" for i, column in enumerate(columns))
     names = ", ".join(f"s{i}" for i in range(len(columns)))
@@ -113,16 +124,11 @@ def _joined(texts: list[str]) -> str | None:
     return joined
 
 
-def _write_case(
-    pairs: Sequence[MigrationPair],
-    pks: list[Any],
-    values: list[list[str]],
-    connection: BaseDatabaseWrapper,
-) -> int:
-    pk_field, table, pk_column, columns = _sql_names(pairs, connection)
+def _write_case(target: _Target, values: list[list[str]], connection: BaseDatabaseWrapper) -> int:
+    table, pk_column, columns = target.table, target.pk_column, target.columns
     per_statement = min(_ROWS_PER_STATEMENT, _PARAMS_PER_STATEMENT // (2 * len(columns) + 1))
     guards = " AND ".join(f"{column} IS NULL" for column in columns)
-    db_pks = [pk_field.get_db_prep_value(pk, connection) for pk in pks]
+    db_pks = target.db_pks
     written = 0
     with connection.cursor() as cursor:
         for start in range(0, len(db_pks), per_statement):

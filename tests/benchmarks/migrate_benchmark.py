@@ -137,7 +137,7 @@ def _choose_write(write: str, sync_commit: bool) -> None:
     if write == "arrays":
         writers._joined = lambda texts: None  # type: ignore[assignment]
     elif write == "case":
-        writers._write = writers._write_case  # type: ignore[assignment]
+        writers._write_unnest = writers._write_case  # type: ignore[assignment]
     elif write == "per-row":
         writers._write = _per_row_write  # type: ignore[assignment]
     if sync_commit:

@@ -165,7 +165,7 @@ def test_texts_that_cannot_be_joined_are_sent_as_arrays():
     (client,) = make_legacy_clients(1)
     (pair,) = [p for p in select_pairs(TABLE) if p.column == "balance_encrypted"]
     with transaction.atomic():
-        written = writers._write_unnest([pair], [client], [["not, a ciphertext"]], connection)
+        written = writers._write([pair], [client], [["not, a ciphertext"]], connection)
     assert written == 1
     assert stored(client, "balance_encrypted") == "not, a ciphertext"
 

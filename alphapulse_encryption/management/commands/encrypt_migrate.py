@@ -90,38 +90,28 @@ class Command(MigrateReports):
         "--drop-unencrypted": "5. Drop the plaintext columns (irreversible; needs --confirm).",
     }
 
+    OPTION_HELP = {
+        "--table": "Only this database table (default: every table with a migrate_from= field).",
+        "--batch-size": "Rows per batch (default: %(default)s): one transaction each when "
+        "migrating data, rows read at once when verifying.",
+        "--retry-failed": "With --migrate-data: try the rows recorded as failed once more.",
+        "--workers": "With --migrate-data: worker processes sharing the rows "
+        "(default: %(default)s).",
+        "--confirm": "Confirm --drop-unencrypted (after a backup and a complete --verify).",
+    }
+
     def add_arguments(self, parser: CommandParser) -> None:
         steps = parser.add_argument_group("steps (one per run, in this order)")
         for flag, text in self.STEP_HELP.items():
             steps.add_argument(flag, action="store_true", help=text)
+        about = self.OPTION_HELP
+        parser.add_argument("--table", metavar="TABLE", help=about["--table"])
         parser.add_argument(
-            "--table",
-            metavar="TABLE",
-            help="Only this database table (default: every table with a migrate_from= field).",
+            "--batch-size", type=int, default=data.DEFAULT_BATCH_SIZE, help=about["--batch-size"]
         )
-        parser.add_argument(
-            "--batch-size",
-            type=int,
-            default=data.DEFAULT_BATCH_SIZE,
-            help="Rows per batch (default: %(default)s): one transaction each when migrating "
-            "data, rows read at once when verifying.",
-        )
-        parser.add_argument(
-            "--retry-failed",
-            action="store_true",
-            help="With --migrate-data: try the rows recorded as failed once more.",
-        )
-        parser.add_argument(
-            "--workers",
-            type=int,
-            default=1,
-            help="With --migrate-data: worker processes sharing the rows (default: %(default)s).",
-        )
-        parser.add_argument(
-            "--confirm",
-            action="store_true",
-            help="Confirm --drop-unencrypted (after a backup and a complete --verify).",
-        )
+        parser.add_argument("--retry-failed", action="store_true", help=about["--retry-failed"])
+        parser.add_argument("--workers", type=int, default=1, help=about["--workers"])
+        parser.add_argument("--confirm", action="store_true", help=about["--confirm"])
 
     def handle(self, *args: Any, **options: Any) -> None:
         chosen = [step for step in STEPS if options[step]]
