@@ -116,15 +116,15 @@ class _TableRun:
         self.batch_size = batch_size
         self.retry_failed = retry_failed
         self.on_batch = on_batch
-        self.started_at = timezone.now()
+        # With retry_failed, a row recorded again since this run began is not tried twice.
+        self.known_failures = failures.KnownFailures(
+            pairs, since=timezone.now() if retry_failed else None
+        )
         # Where each pair's plaintext sits in a selected row (two pairs may share one).
         sources = list(dict.fromkeys(pair.source.attname for pair in pairs))
         self.source_index = [1 + sources.index(pair.source.attname) for pair in pairs]
         self.flag_index = [1 + len(sources) + i for i in range(len(pairs))]
         self.rows_query = self._rows_query(sources)
-        # Asked every batch, so compiled once.
-        probe = failures.table_failure_records(pairs).values_list("pk")[:1].query
-        self.any_failure_sql = probe.get_compiler(self.using).as_sql()
         self.progress = [
             MigrateProgress(pair.label, pending=pending)
             for pair, pending in zip(pairs, self._pending_counts(), strict=True)
@@ -208,7 +208,7 @@ class _TableRun:
 
     def migrate_rows(self, selected: list[tuple[Any, ...]]) -> list[_ColumnOutcome]:
         """Encrypt and write the pending values of the selected (locked) rows."""
-        skip = self._known_failures(selected)
+        skip = self.known_failures.among([row[0] for row in selected])
         outcomes = []
         sealed: list[dict[Any, str]] = []  # per pair: pk -> ciphertext
         for i, pair in enumerate(self.pairs):
@@ -233,25 +233,6 @@ class _TableRun:
             if self.retry_failed:
                 failures.clear_failures(pair, stored)
         return outcomes
-
-    def _known_failures(self, selected: list[tuple[Any, ...]]) -> set[tuple[int, Any]]:
-        """(pair index, pk) of the selected rows' recorded failures to leave alone."""
-        # Asked after the rows are locked: a failure another worker recorded for one of them
-        # is committed with the row, so it is seen here.
-        with self.connection.cursor() as cursor:
-            cursor.execute(*self.any_failure_sql)
-            if cursor.fetchone() is None:
-                return set()
-        records = failures.table_failure_records(self.pairs)
-        texts = {failures.pk_text(self.pairs[0], row[0]): row[0] for row in selected}
-        recorded = records.filter(row_pk__in=list(texts))
-        if self.retry_failed:
-            recorded = recorded.filter(updated_at__gte=self.started_at)  # failed again now
-        index = {pair.column: i for i, pair in enumerate(self.pairs)}
-        return {
-            (index[column], texts[text])
-            for column, text in recorded.values_list("column_name", "row_pk")
-        }
 
 
 def _write_groups(

@@ -1,8 +1,10 @@
 """The rows ``--migrate-data`` could not encrypt: recorded in the ``encryption_migrations``
-table, counted, cleared once retried, and forgotten once the row is no longer pending."""
+table, skipped by later batches, counted, cleared once retried, and forgotten once the row
+is no longer pending."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -51,6 +53,35 @@ def _pk_from_text(pair: MigrationPair, text: str) -> Any:
     pk_field = pair.model._meta.pk
     assert pk_field is not None
     return pk_field.to_python(text)
+
+
+class KnownFailures:
+    """The recorded failures of a table's columns that a batch leaves alone."""
+
+    def __init__(self, pairs: Sequence[MigrationPair], since: datetime.datetime | None) -> None:
+        self.pairs = pairs
+        self.since = since  # only failures recorded since then, if given
+        # Asked every batch, so compiled once.
+        probe = table_failure_records(pairs).values_list("pk")[:1].query
+        self._any_failure_sql = probe.get_compiler(pairs[0].using).as_sql()
+
+    def among(self, pks: list[Any]) -> set[tuple[int, Any]]:
+        """(pair index, pk) of these rows' recorded failures."""
+        # Asked after the rows are locked: a failure another worker recorded for one of them
+        # is committed with the row, so it is seen here.
+        with self.pairs[0].connection.cursor() as cursor:
+            cursor.execute(*self._any_failure_sql)
+            if cursor.fetchone() is None:
+                return set()
+        texts = {pk_text(self.pairs[0], pk): pk for pk in pks}
+        recorded = table_failure_records(self.pairs).filter(row_pk__in=list(texts))
+        if self.since is not None:
+            recorded = recorded.filter(updated_at__gte=self.since)  # failed again now
+        index = {pair.column: i for i, pair in enumerate(self.pairs)}
+        return {
+            (index[column], texts[text])
+            for column, text in recorded.values_list("column_name", "row_pk")
+        }
 
 
 def record_failures(pair: MigrationPair, failures: list[tuple[Any, str]]) -> None:
