@@ -13,7 +13,7 @@ EXTRAS := dev,aws$(if $(DRIVER),$(comma)$(DRIVER))
 # One stamp per set of extras: switching DATABASE_URL installs the missing driver.
 STAMP := $(BIN)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: demo test lint docs clean
+.PHONY: demo test lint docs bench clean
 
 $(STAMP): pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
+
+# The crypto core against raw AES-GCM (the ORM and migration benchmarks: docs/performance.md).
+# Benchmarks live in tests/benchmarks/, outside the installed package.
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/crypto_benchmark.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .venv-* build site *.egg-info .pytest_cache .mypy_cache

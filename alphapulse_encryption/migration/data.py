@@ -10,30 +10,26 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, cast
+from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper
 from django.utils import timezone
 
-from ..crypto import looks_like_envelope
-from ..crypto.cipher import split_searchable
-from .models import EncryptionMigrationFailure
-from .pairs import MigrationPair, has_plaintext_column, require_columns, select_pairs
+from . import encryption, failures, writers
+from .pairs import (
+    MigrationPair,
+    has_plaintext_column,
+    pending_condition,
+    require_columns,
+    select_pairs,
+)
 
 DEFAULT_BATCH_SIZE = 1000
-# Rows per UPDATE ... CASE statement, and the most parameters one may carry: under every
-# backend's limit (SQLite: 32766) whatever --batch-size and the number of columns are.
-_ROWS_PER_STATEMENT = 500
-_PARAMS_PER_STATEMENT = 30_000
-# What converting or encrypting a bad value raises; anything else (a missing key, a lost
-# connection) stops the run instead of being recorded against every row.
-_VALUE_ERRORS = (ValidationError, ValueError, TypeError, ArithmeticError)
 
 
 @dataclass
@@ -102,29 +98,6 @@ def migrate_data(
     return results
 
 
-def pending_condition(pair: MigrationPair) -> Q:
-    """Plaintext set, encrypted column still NULL."""
-    return Q(**{f"{pair.source.name}__isnull": False, f"{pair.field.name}__isnull": True})
-
-
-def pending_rows(pair: MigrationPair) -> models.QuerySet[Any]:
-    """Rows whose plaintext is set and whose encrypted column is still NULL."""
-    return pair.model._base_manager.using(pair.using).filter(pending_condition(pair))
-
-
-def failure_records(pair: MigrationPair) -> models.QuerySet[EncryptionMigrationFailure]:
-    return EncryptionMigrationFailure.objects.using(pair.using).filter(
-        table_name=pair.table, column_name=pair.column
-    )
-
-
-def pk_text(pair: MigrationPair, pk: Any) -> str:
-    """The primary key as the failure table stores it (as the database spells it)."""
-    pk_field = pair.model._meta.pk
-    assert pk_field is not None
-    return str(pk_field.get_db_prep_value(pk, pair.connection))
-
-
 class _TableRun:
     """One pass over a table that migrates all of its pending columns together: each
     batch selects the rows where any column is pending, encrypts every pending value,
@@ -143,15 +116,15 @@ class _TableRun:
         self.batch_size = batch_size
         self.retry_failed = retry_failed
         self.on_batch = on_batch
-        self.started_at = timezone.now()
+        # With retry_failed, a row recorded again since this run began is not tried twice.
+        self.known_failures = failures.KnownFailures(
+            pairs, since=timezone.now() if retry_failed else None
+        )
         # Where each pair's plaintext sits in a selected row (two pairs may share one).
         sources = list(dict.fromkeys(pair.source.attname for pair in pairs))
         self.source_index = [1 + sources.index(pair.source.attname) for pair in pairs]
         self.flag_index = [1 + len(sources) + i for i in range(len(pairs))]
         self.rows_query = self._rows_query(sources)
-        # Asked every batch, so compiled once.
-        probe = self._failure_records().values_list("pk")[:1].query
-        self.any_failure_sql = probe.get_compiler(self.using).as_sql()
         self.progress = [
             MigrateProgress(pair.label, pending=pending)
             for pair, pending in zip(pairs, self._pending_counts(), strict=True)
@@ -190,24 +163,11 @@ class _TableRun:
                 for i, pair in enumerate(self.pairs)
             }
         )
-        known: dict[str, int] = {}
-        if not self.retry_failed:
-            known = dict(
-                self._failure_records()
-                .values_list("column_name")
-                .annotate(n=Count("id"))
-                .values_list("column_name", "n")
-                .order_by()
-            )
+        known = {} if self.retry_failed else failures.failed_counts(self.pairs)
         return [
             max(counts[f"pending_{i}"] - known.get(pair.column, 0), 0)
             for i, pair in enumerate(self.pairs)
         ]
-
-    def _failure_records(self) -> models.QuerySet[EncryptionMigrationFailure]:
-        return EncryptionMigrationFailure.objects.using(self.using).filter(
-            table_name=self.pairs[0].table, column_name__in=[pair.column for pair in self.pairs]
-        )
 
     def run(self) -> list[MigrateProgress]:
         # Sweep in primary-key order until a sweep finds nothing to do: a second sweep picks
@@ -228,7 +188,7 @@ class _TableRun:
             if not worked:
                 break
         for pair in self.pairs:
-            _forget_resolved_failures(pair)
+            failures.forget_resolved_failures(pair)
         finished = time.monotonic()
         for progress in self.progress:
             progress.finished = finished
@@ -248,8 +208,7 @@ class _TableRun:
 
     def migrate_rows(self, selected: list[tuple[Any, ...]]) -> list[_ColumnOutcome]:
         """Encrypt and write the pending values of the selected (locked) rows."""
-        connection = self.connection
-        skip = self._known_failures(selected)
+        skip = self.known_failures.among([row[0] for row in selected])
         outcomes = []
         sealed: list[dict[Any, str]] = []  # per pair: pk -> ciphertext
         for i, pair in enumerate(self.pairs):
@@ -259,54 +218,40 @@ class _TableRun:
                 for row in selected
                 if row[flag_at] and (not skip or (i, row[0]) not in skip)
             ]
-            encrypted, failures = _encrypt(pair, rows, connection)
+            encrypted, failed = encryption.encrypt_rows(pair, rows, self.connection)
             sealed.append(dict(encrypted))
-            outcomes.append(_ColumnOutcome(sent=len(encrypted), failures=failures))
-        # Rows usually need every column; those that do not (a value failed, or dual
-        # write got there first) are written by a statement of their own.
-        groups: dict[tuple[int, ...], list[Any]] = {}  # pair indexes -> pks
-        if all(stored.keys() == sealed[0].keys() for stored in sealed[1:]):
-            if sealed[0]:
-                groups[tuple(range(len(sealed)))] = list(sealed[0])
-        else:
-            for row in selected:
-                pk = row[0]
-                key = tuple(i for i, stored in enumerate(sealed) if pk in stored)
-                if key:
-                    groups.setdefault(key, []).append(pk)
-        for key, pks in groups.items():
+            outcomes.append(_ColumnOutcome(sent=len(encrypted), failures=failed))
+        for key, pks in _write_groups(selected, sealed).items():
             values = [[sealed[i][pk] for pk in pks] for i in key]
-            counts = _write_columns([self.pairs[i] for i in key], pks, values, connection)
+            pairs = [self.pairs[i] for i in key]
+            counts = writers.write_columns(pairs, pks, values, self.connection)
             for i, written in zip(key, counts, strict=True):
                 outcomes[i].written += written
-        for pair, outcome in zip(self.pairs, outcomes, strict=True):
+        for pair, outcome, stored in zip(self.pairs, outcomes, sealed, strict=True):
             if outcome.failures:
-                _record_failures(pair, outcome.failures)
-        if self.retry_failed:
-            for pair, stored in zip(self.pairs, sealed, strict=True):
-                if stored:
-                    done = [pk_text(pair, pk) for pk in stored]
-                    failure_records(pair).filter(row_pk__in=done).delete()
+                failures.record_failures(pair, outcome.failures)
+            if self.retry_failed:
+                failures.clear_failures(pair, stored)
         return outcomes
 
-    def _known_failures(self, selected: list[tuple[Any, ...]]) -> set[tuple[int, Any]]:
-        """(pair index, pk) of the selected rows' recorded failures to leave alone."""
-        # Asked after the rows are locked: a failure another worker recorded for one of them
-        # is committed with the row, so it is seen here.
-        with self.connection.cursor() as cursor:
-            cursor.execute(*self.any_failure_sql)
-            if cursor.fetchone() is None:
-                return set()
-        records = self._failure_records()
-        texts = {pk_text(self.pairs[0], row[0]): row[0] for row in selected}
-        recorded = records.filter(row_pk__in=list(texts))
-        if self.retry_failed:
-            recorded = recorded.filter(updated_at__gte=self.started_at)  # failed again now
-        index = {pair.column: i for i, pair in enumerate(self.pairs)}
-        return {
-            (index[column], texts[text])
-            for column, text in recorded.values_list("column_name", "row_pk")
-        }
+
+def _write_groups(
+    selected: list[tuple[Any, ...]], sealed: list[dict[Any, str]]
+) -> dict[tuple[int, ...], list[Any]]:
+    """The rows to write, grouped by which columns (pair indexes) each has a value for."""
+    # Rows usually need every column; those that do not (a value failed, or dual
+    # write got there first) are written by a statement of their own.
+    groups: dict[tuple[int, ...], list[Any]] = {}
+    if all(stored.keys() == sealed[0].keys() for stored in sealed[1:]):
+        if sealed[0]:
+            groups[tuple(range(len(sealed)))] = list(sealed[0])
+        return groups
+    for row in selected:
+        pk = row[0]
+        key = tuple(i for i, stored in enumerate(sealed) if pk in stored)
+        if key:
+            groups.setdefault(key, []).append(pk)
+    return groups
 
 
 @dataclass
@@ -352,237 +297,3 @@ def _take_write_lock(pair: MigrationPair, connection: BaseDatabaseWrapper) -> No
     column = qn(pair.column)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {qn(pair.table)} SET {column} = {column} WHERE 1 = 0")  # noqa: S608
-
-
-def _encrypt(
-    pair: MigrationPair, rows: Iterable[tuple[Any, Any]], connection: BaseDatabaseWrapper
-) -> tuple[list[tuple[Any, str]], list[tuple[Any, str]]]:
-    """(pk, ciphertext) for the rows that convert and encrypt, (pk, error) for the rest."""
-    field_ = pair.field
-    to_python, get_prep_value = field_.to_python, field_.get_prep_value
-    converted: list[tuple[Any, Any, Any]] = []  # (pk, value to encrypt, plaintext)
-    failures = []
-    for pk, plaintext in rows:
-        if isinstance(plaintext, str) and looks_like_envelope(split_searchable(plaintext)[1]):
-            # Encrypting it would bury the ciphertext under a second layer.
-            failures.append((pk, "the plaintext column already holds an encrypted value"))
-            continue
-        try:
-            # What field.mirror_value() and then saving do, keeping the error message.
-            value = to_python(plaintext)
-            if value is not None:
-                value = get_prep_value(value)
-        except _VALUE_ERRORS as exc:
-            failures.append((pk, _error_text(exc, plaintext)))
-            continue
-        if value is None:
-            failures.append((pk, f"the value converts to NULL for {type(field_).__name__}"))
-        else:
-            converted.append((pk, value, plaintext))
-    if not converted:
-        return [], failures
-    try:
-        # No value is None here, so neither is any result.
-        sealed = cast(list[str], field_.encrypt_many([value for _, value, _ in converted]))
-    except _VALUE_ERRORS:
-        # One value the cipher refuses (too large, say) fails the batch call: find it.
-        encrypted = []
-        for pk, value, plaintext in converted:
-            try:
-                encrypted.append((pk, field_.encrypt(value)))
-            except _VALUE_ERRORS as exc:
-                failures.append((pk, _error_text(exc, plaintext)))
-        return encrypted, failures
-    return [(pk, stored) for (pk, _, _), stored in zip(converted, sealed, strict=True)], failures
-
-
-def _error_text(exc: Exception, plaintext: Any) -> str:
-    text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-    # Keep the plaintext out of the failure table: it outlives the plaintext column.
-    if isinstance(plaintext, str | int | float) and str(plaintext):
-        text = text.replace(str(plaintext), "<value>")
-    return f"{type(exc).__name__}: {text}"[:1000]
-
-
-def _write_columns(
-    pairs: Sequence[MigrationPair],
-    pks: list[Any],
-    values: list[list[str]],
-    connection: BaseDatabaseWrapper,
-) -> list[int]:
-    """Store ``values[i][j]`` in ``pairs[i]``'s column of row ``pks[j]``; returns how many
-    were written per pair."""
-    written = _write(pairs, pks, values, connection)
-    if written == len(pks) or len(pairs) == 1:
-        return [written] * len(pairs)
-    # A row had one of these columns set already, so the statement left it whole. The
-    # rows are locked, so only a writer in this very transaction could have done that;
-    # still, write its other columns, one by one, and count what was kept.
-    return [
-        written + _write([pair], pks, [column], connection)
-        for pair, column in zip(pairs, values, strict=True)
-    ]
-
-
-def _write(
-    pairs: Sequence[MigrationPair],
-    pks: list[Any],
-    values: list[list[str]],
-    connection: BaseDatabaseWrapper,
-) -> int:
-    """Store ``values[i][j]`` in ``pairs[i]``'s column of row ``pks[j]``, where every one
-    of those columns is still NULL (which keeps a value another writer stored meanwhile);
-    returns the rows written.
-
-    Measured on PostgreSQL (tests/benchmarks/migrate_benchmark.py): one UPDATE per row
-    is the slowest, one UPDATE ... CASE per chunk faster, unnest() of arrays fastest.
-    """
-    if not pks:
-        return 0
-    if connection.vendor == "postgresql":
-        return _write_unnest(pairs, pks, values, connection)
-    return _write_case(pairs, pks, values, connection)
-
-
-def _sql_names(
-    pairs: Sequence[MigrationPair], connection: BaseDatabaseWrapper
-) -> tuple[models.Field[Any, Any], str, str, list[str]]:
-    """The primary key field, and the quoted table, primary-key and encrypted column names."""
-    qn = connection.ops.quote_name
-    pk_field = pairs[0].model._meta.pk
-    assert pk_field is not None
-    columns = [qn(pair.column) for pair in pairs]
-    return pk_field, qn(pairs[0].table), qn(str(pk_field.column)), columns
-
-
-def _write_unnest(
-    pairs: Sequence[MigrationPair],
-    pks: list[Any],
-    values: list[list[str]],
-    connection: BaseDatabaseWrapper,
-) -> int:
-    pk_field, table, pk_column, columns = _sql_names(pairs, connection)
-    pk_type = f"{pk_field.rel_db_type(connection)}[]"
-    db_pks = [pk_field.get_db_prep_value(pk, connection) for pk in pks]
-    joined = [_joined([str(pk) for pk in db_pks]), *(_joined(column) for column in values)]
-    if None not in joined:
-        # One comma-separated text per column, split by the server: the driver quotes a
-        # string in one call, where an array costs it a call per element (most of the
-        # time of the write, measured).
-        params: list[Any] = joined
-        arrays = [f"string_to_array(%s, ',')::{pk_type}"]
-        arrays += ["string_to_array(%s, ',')"] * len(columns)
-    else:
-        params = [db_pks, *values]
-        arrays = [f"%s::{pk_type}"] + ["%s::text[]"] * len(columns)
-    assignments = ", ".join(f"{column} = v.s{i}" for i, column in enumerate(columns))
-    names = ", ".join(f"s{i}" for i in range(len(columns)))
-    guards = " AND ".join(f"{table}.{column} IS NULL" for column in columns)
-    with connection.cursor() as cursor:
-        # "= ANY" beside the join lets the planner find the rows through the primary key;
-        # without it, it hashes the whole table for every batch (measured).
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} "  # noqa: S608
-            f"FROM unnest({', '.join(arrays)}) AS v(pk, {names}) "
-            f"WHERE {table}.{pk_column} = v.pk AND {table}.{pk_column} = ANY({arrays[0]}) "
-            f"AND {guards}",
-            [*params, params[0]],
-        )
-        return cursor.rowcount
-
-
-def _joined(texts: list[str]) -> str | None:
-    """The texts joined by commas; ``None`` if one is empty or holds a comma (ciphertexts
-    never do: they are ASCII letters, digits, '-', '_' and ':')."""
-    joined = ",".join(texts)
-    if joined.count(",") != len(texts) - 1 or not all(texts):
-        return None
-    return joined
-
-
-def _write_case(
-    pairs: Sequence[MigrationPair],
-    pks: list[Any],
-    values: list[list[str]],
-    connection: BaseDatabaseWrapper,
-) -> int:
-    pk_field, table, pk_column, columns = _sql_names(pairs, connection)
-    per_statement = min(_ROWS_PER_STATEMENT, _PARAMS_PER_STATEMENT // (2 * len(columns) + 1))
-    guards = " AND ".join(f"{column} IS NULL" for column in columns)
-    db_pks = [pk_field.get_db_prep_value(pk, connection) for pk in pks]
-    written = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(db_pks), per_statement):
-            chunk = db_pks[start : start + per_statement]
-            whens = " ".join(["WHEN %s THEN %s"] * len(chunk))
-            assignments = ", ".join(
-                f"{column} = CASE {pk_column} {whens} END" for column in columns
-            )
-            params: list[Any] = []
-            for column_values in values:
-                for db_pk, stored in zip(
-                    chunk, column_values[start : start + per_statement], strict=True
-                ):
-                    params += [db_pk, stored]
-            placeholders = ", ".join(["%s"] * len(chunk))
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} "  # noqa: S608
-                f"WHERE {pk_column} IN ({placeholders}) AND {guards}",
-                [*params, *chunk],
-            )
-            written += cursor.rowcount
-    return written
-
-
-def _record_failures(pair: MigrationPair, failures: list[tuple[Any, str]]) -> None:
-    now = timezone.now()
-    records = failure_records(pair)
-    for pk, error in failures:
-        text = pk_text(pair, pk)
-        updated = records.filter(row_pk=text).update(
-            error=error, attempts=models.F("attempts") + 1, updated_at=now
-        )
-        if not updated:
-            EncryptionMigrationFailure.objects.using(pair.using).create(
-                app_label=pair.model._meta.app_label,
-                model_name=pair.model_name,
-                table_name=pair.table,
-                column_name=pair.column,
-                source_column_name=pair.source_column,
-                row_pk=text,
-                error=error,
-                created_at=now,
-                updated_at=now,
-            )
-
-
-def _forget_resolved_failures(pair: MigrationPair, chunk: int = 1000) -> None:
-    """Delete failure records of rows that are no longer pending (fixed, deleted, or
-    encrypted through dual write)."""
-    last_id = 0
-    while True:
-        records = list(
-            failure_records(pair)
-            .filter(id__gt=last_id)
-            .order_by("id")
-            .values_list("id", "row_pk")[:chunk]
-        )
-        if not records:
-            return
-        last_id = records[-1][0]
-        pks = {text: record_id for record_id, text in records}
-        still_pending = {
-            pk_text(pair, pk)
-            for pk in pending_rows(pair)
-            .filter(pk__in=[_pk_from_text(pair, t) for t in pks])
-            .values_list("pk", flat=True)
-        }
-        resolved = [record_id for text, record_id in pks.items() if text not in still_pending]
-        if resolved:
-            EncryptionMigrationFailure.objects.using(pair.using).filter(id__in=resolved).delete()
-
-
-def _pk_from_text(pair: MigrationPair, text: str) -> Any:
-    pk_field = pair.model._meta.pk
-    assert pk_field is not None
-    return pk_field.to_python(text)

@@ -1,5 +1,6 @@
 """Which columns are being migrated: (model, encrypted field, plaintext field) from the
-models' ``migrate_from`` options, and which of their columns the database really has."""
+models' ``migrate_from`` options, which of their columns the database really has, and
+which of their rows are still pending."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Q
 
 from ..fields.base import EncryptedFieldMixin
 from ..fields.queryset import migrating_fields
@@ -146,3 +148,13 @@ def require_columns(pairs: Iterable[MigrationPair]) -> None:
 
 def has_plaintext_column(pair: MigrationPair) -> bool:
     return pair.source_column in (table_columns(pair.connection, pair.table) or ())
+
+
+def pending_condition(pair: MigrationPair) -> Q:
+    """Plaintext set, encrypted column still NULL."""
+    return Q(**{f"{pair.source.name}__isnull": False, f"{pair.field.name}__isnull": True})
+
+
+def pending_rows(pair: MigrationPair) -> models.QuerySet[Any]:
+    """Rows whose plaintext is set and whose encrypted column is still NULL."""
+    return pair.model._base_manager.using(pair.using).filter(pending_condition(pair))

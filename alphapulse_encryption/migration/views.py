@@ -11,11 +11,11 @@ from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import truncate_name
 
-from .data import pending_rows
 from .pairs import (
     MigrationPair,
     MigrationStepError,
     by_table,
+    pending_rows,
     require_columns,
     select_pairs,
     table_columns,

@@ -132,14 +132,14 @@ def _worker(table: str, batch_size: int) -> None:
 
 def _choose_write(write: str, sync_commit: bool) -> None:
     """Swap in the alternative being measured (inherited by forked workers)."""
-    from alphapulse_encryption.migration import data
+    from alphapulse_encryption.migration import data, writers
 
     if write == "arrays":
-        data._joined = lambda texts: None  # type: ignore[assignment]
+        writers._joined = lambda texts: None  # type: ignore[assignment]
     elif write == "case":
-        data._write = data._write_case  # type: ignore[assignment]
+        writers._write_unnest = writers._write_case  # type: ignore[assignment]
     elif write == "per-row":
-        data._write = _per_row_write  # type: ignore[assignment]
+        writers._write = _per_row_write  # type: ignore[assignment]
     if sync_commit:
         begin_batch = data._TableRun.begin_batch
         # As if inside a caller's transaction: synchronous_commit is left as it is.

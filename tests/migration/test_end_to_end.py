@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -26,6 +27,48 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
+def assert_add_columns_applies_one_new_migration(migrations: Path) -> None:
+    """The encrypted columns come from a generated and applied migration; the nested
+    migrate's lines arrive whole."""
+    output = run("--add-columns")
+    assert "Added the encrypted columns" in output
+    assert re.search(r"^  Applying testapp\.0003_\w+\.\.\. OK$", output, re.MULTILINE)
+    written = sorted(p.name for p in migrations.glob("0003_*.py"))
+    assert len(written) == 1
+    call_command("makemigrations", "testapp", "--check", "--dry-run", verbosity=0)
+    assert "already exist" in run("--add-columns")
+
+
+def assert_the_state_is_the_edited_model_and_values_are_found(view: str) -> None:
+    """The migration state is the edited model: no plaintext fields, no migrate_from."""
+    After = historical_legacy_client()
+    expected = {f.name for f in LegacyClient._meta.concrete_fields if f.name not in PLAINTEXT}
+    assert {f.name for f in After._meta.concrete_fields} == expected
+    assert all(
+        getattr(After._meta.get_field(name), "migrate_from", None) is None for name in ENCRYPTED
+    )
+
+    client = After.objects.get(email_encrypted="CLIENT7@example.COM")
+    values = original_values(7)
+    assert (client.name, client.email_encrypted) == (values["name"], values["email"])
+    assert client.balance_encrypted == int(values["balance"])
+    assert client.preferences_encrypted == values["preferences"]
+    assert After.objects.filter(email_encrypted__in=["client1@example.com", "x@y.z"]).count() == 1
+    assert After.objects.get(name="no e-mail").email_encrypted is None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {view}")
+        assert cursor.fetchone()[0] == 26
+
+
+def assert_each_step_says_what_it_can_still_do_or_prove() -> None:
+    """With the plaintext gone."""
+    assert Command.NOTHING_TO_MIGRATE in run("--migrate-data")
+    output = run("--verify")
+    assert Command.VERIFY_COMPLETE_DROPPED in output
+    assert Command.PLAINTEXT_DROPPED.format(label=f"{TABLE}.email_encrypted") in output
+    assert "to its plaintext" not in output
+
+
 def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search(
     legacy_before_encryption,
 ):
@@ -33,15 +76,8 @@ def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search
     Before.objects.bulk_create([Before(**original_values(i)) for i in range(25)])
     Before.objects.create(name="no e-mail", email=None, balance=None, preferences=None)
 
-    # 1. The encrypted columns come from a generated and applied migration; the nested
-    # migrate's lines arrive whole.
-    output = run("--add-columns")
-    assert "Added the encrypted columns" in output
-    assert re.search(r"^  Applying testapp\.0003_\w+\.\.\. OK$", output, re.MULTILINE)
-    written = sorted(p.name for p in legacy_before_encryption.glob("0003_*.py"))
-    assert len(written) == 1
-    call_command("makemigrations", "testapp", "--check", "--dry-run", verbosity=0)
-    assert "already exist" in run("--add-columns")
+    # 1.
+    assert_add_columns_applies_one_new_migration(legacy_before_encryption)
 
     # 2.
     output = run("--migrate-data", "--batch-size", "7")
@@ -75,29 +111,7 @@ def test_five_steps_leave_an_encrypted_only_table_with_correct_values_and_search
     assert not set(PLAINTEXT) & set(columns)
     assert set(ENCRYPTED) <= set(columns)
 
-    # The migration state is the edited model: no plaintext fields, no migrate_from.
-    After = historical_legacy_client()
-    expected = {f.name for f in LegacyClient._meta.concrete_fields if f.name not in PLAINTEXT}
-    assert {f.name for f in After._meta.concrete_fields} == expected
-    assert all(
-        getattr(After._meta.get_field(name), "migrate_from", None) is None for name in ENCRYPTED
-    )
-
-    client = After.objects.get(email_encrypted="CLIENT7@example.COM")
-    values = original_values(7)
-    assert (client.name, client.email_encrypted) == (values["name"], values["email"])
-    assert client.balance_encrypted == int(values["balance"])
-    assert client.preferences_encrypted == values["preferences"]
-    assert After.objects.filter(email_encrypted__in=["client1@example.com", "x@y.z"]).count() == 1
-    assert After.objects.get(name="no e-mail").email_encrypted is None
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {view}")
-        assert cursor.fetchone()[0] == 26
+    assert_the_state_is_the_edited_model_and_values_are_found(view)
     assert "already dropped" in run("--drop-unencrypted", "--confirm")
 
-    # With the plaintext gone, each step says what it can still do or prove.
-    assert Command.NOTHING_TO_MIGRATE in run("--migrate-data")
-    output = run("--verify")
-    assert Command.VERIFY_COMPLETE_DROPPED in output
-    assert Command.PLAINTEXT_DROPPED.format(label=f"{TABLE}.email_encrypted") in output
-    assert "to its plaintext" not in output
+    assert_each_step_says_what_it_can_still_do_or_prove()

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alphapulse_encryption.management.commands.encrypt_migrate import Command
-from alphapulse_encryption.migration import data
+from alphapulse_encryption.migration import data, writers
 from alphapulse_encryption.migration.models import EncryptionMigrationFailure
 from alphapulse_encryption.migration.verify import verify
 from tests.testapp.models import LegacyClient
@@ -37,14 +37,14 @@ def verify_fails() -> str:
 def count_writes(monkeypatch) -> Counter:
     """Counts, per (column, pk), how often a ciphertext was written."""
     writes: Counter = Counter()
-    real_write = data._write
+    real_write = writers._write
 
     def counting_write(pairs, pks, values, connection):
         written = real_write(pairs, pks, values, connection)
         writes.update((pair.column, pk) for pair in pairs for pk in pks)
         return written
 
-    monkeypatch.setattr(data, "_write", counting_write)
+    monkeypatch.setattr(writers, "_write", counting_write)
     return writes
 
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from alphapulse_encryption.crypto import TOKEN_LENGTH
 from alphapulse_encryption.fields import EncryptedString
-from alphapulse_encryption.migration import data
+from alphapulse_encryption.migration import data, encryption, writers
 from alphapulse_encryption.migration.models import EncryptionMigrationFailure
 from alphapulse_encryption.migration.pairs import select_pairs
 from alphapulse_encryption.migration.verify import verify
@@ -34,13 +34,13 @@ def stored(pk: int, column: str) -> str | None:
 def record_write_statements(monkeypatch) -> list[tuple[tuple[str, ...], list[int]]]:
     """(columns, pks) of every write statement the engine issues."""
     statements: list[tuple[tuple[str, ...], list[int]]] = []
-    real_write = data._write
+    real_write = writers._write
 
     def recording_write(pairs, pks, values, connection):
         statements.append((tuple(pair.column for pair in pairs), list(pks)))
         return real_write(pairs, pks, values, connection)
 
-    monkeypatch.setattr(data, "_write", recording_write)
+    monkeypatch.setattr(writers, "_write", recording_write)
     return statements
 
 
@@ -102,7 +102,7 @@ def test_a_column_dual_write_encrypted_already_is_left_as_it_was():
 def test_a_value_stored_between_read_and_write_is_kept_and_the_row_still_migrates(monkeypatch):
     originals = make_legacy_clients(3)
     first = min(originals)
-    real_encrypt = data._encrypt
+    real_encrypt = encryption.encrypt_rows
 
     def another_writer_meanwhile(pair, rows, connection):
         encrypted = real_encrypt(pair, rows, connection)
@@ -111,7 +111,7 @@ def test_a_value_stored_between_read_and_write_is_kept_and_the_row_still_migrate
             LegacyClient.objects.filter(pk=first).update(balance="777")
         return encrypted
 
-    monkeypatch.setattr(data, "_encrypt", another_writer_meanwhile)
+    monkeypatch.setattr(encryption, "encrypt_rows", another_writer_meanwhile)
     results = {p.label.split(".")[1]: p for p in data.migrate_data()}
     counts = {column: (p.migrated, p.skipped) for column, p in results.items()}
     assert counts == {
@@ -154,9 +154,9 @@ def test_a_field_with_its_own_encrypt_keeps_it():
 
 
 def test_texts_are_joined_for_the_database_only_when_they_can_be_split_back():
-    assert data._joined(["ape:AAA", "apt1ff", "17"]) == "ape:AAA,apt1ff,17"
-    assert data._joined(["a,b", "c"]) is None
-    assert data._joined(["a", ""]) is None
+    assert writers._joined(["ape:AAA", "apt1ff", "17"]) == "ape:AAA,apt1ff,17"
+    assert writers._joined(["a,b", "c"]) is None
+    assert writers._joined(["a", ""]) is None
 
 
 @postgresql_only
@@ -165,7 +165,7 @@ def test_texts_that_cannot_be_joined_are_sent_as_arrays():
     (client,) = make_legacy_clients(1)
     (pair,) = [p for p in select_pairs(TABLE) if p.column == "balance_encrypted"]
     with transaction.atomic():
-        written = data._write_unnest([pair], [client], [["not, a ciphertext"]], connection)
+        written = writers._write([pair], [client], [["not, a ciphertext"]], connection)
     assert written == 1
     assert stored(client, "balance_encrypted") == "not, a ciphertext"
 
@@ -180,13 +180,13 @@ def synchronous_commit() -> str:
 def settings_seen_by_batches(monkeypatch) -> Counter:
     """The synchronous_commit setting each batch's encryption ran under, counted."""
     seen: Counter = Counter()
-    real_encrypt = data._encrypt
+    real_encrypt = encryption.encrypt_rows
 
     def looking(pair, rows, connection):
         seen[synchronous_commit()] += 1
         return real_encrypt(pair, rows, connection)
 
-    monkeypatch.setattr(data, "_encrypt", looking)
+    monkeypatch.setattr(encryption, "encrypt_rows", looking)
     return seen
 
 

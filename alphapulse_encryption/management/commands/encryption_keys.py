@@ -11,8 +11,8 @@ from django.db import DatabaseError
 
 from ...crypto import EncryptionError
 from ...keys import EncryptionKeyManager, usage
-from ...keys import reencrypt as service
-from .encrypt_migrate import database_error
+from ...migration import reencrypt as service
+from ..errors import database_error
 
 
 class Command(BaseCommand):
@@ -68,6 +68,31 @@ class Command(BaseCommand):
         "longer be decrypted."
     )
 
+    # action: (its line in `encryption_keys --help`, the description in `ACTION --help`)
+    ACTION_HELP = {
+        "generate": (
+            "Print a fresh random master key (base64); needs no configured key.",
+            "Print a fresh random master key (32 bytes, base64).",
+        ),
+        "status": (
+            "Show key versions, fingerprints, encryptions and stored values per version.",
+            "Show key versions, fingerprints, encryptions and stored values per version.",
+        ),
+        "rotate": (
+            "Create and activate a new key version (database or KMS provider).",
+            "Create and activate a new key version (database or KMS provider).",
+        ),
+        "reencrypt": (
+            "Move stored values to the active key version, in batches.",
+            "Move stored values to the active key version, in batches; resumable: rows "
+            "already under the active version are skipped.",
+        ),
+        "retire": (
+            "Retire a key version that no stored value uses any more.",
+            "Retire a key version that no stored value uses any more: its key is destroyed.",
+        ),
+    }
+
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(
             dest="action",
@@ -75,28 +100,11 @@ class Command(BaseCommand):
             metavar="ACTION",
             help="What to do; `manage.py encryption_keys ACTION --help` explains each.",
         )
-        sub.add_parser(
-            "generate",
-            help="Print a fresh random master key (base64); needs no configured key.",
-            description="Print a fresh random master key (32 bytes, base64).",
-        )
-        sub.add_parser(
-            "status",
-            help="Show key versions, fingerprints, encryptions and stored values per version.",
-            description="Show key versions, fingerprints, encryptions and stored values "
-            "per version.",
-        )
-        sub.add_parser(
-            "rotate",
-            help="Create and activate a new key version (database or KMS provider).",
-            description="Create and activate a new key version (database or KMS provider).",
-        )
-        reencrypt = sub.add_parser(
-            "reencrypt",
-            help="Move stored values to the active key version, in batches.",
-            description="Move stored values to the active key version, in batches; "
-            "resumable: rows already under the active version are skipped.",
-        )
+        actions = {
+            name: sub.add_parser(name, help=short, description=long)
+            for name, (short, long) in self.ACTION_HELP.items()
+        }
+        reencrypt, retire = actions["reencrypt"], actions["retire"]
         reencrypt.add_argument(
             "--model",
             metavar="APP_LABEL.MODEL",
@@ -107,12 +115,6 @@ class Command(BaseCommand):
             type=int,
             default=service.DEFAULT_BATCH_SIZE,
             help="Rows per batch, one transaction each (default: %(default)s).",
-        )
-        retire = sub.add_parser(
-            "retire",
-            help="Retire a key version that no stored value uses any more.",
-            description="Retire a key version that no stored value uses any more: its key "
-            "is destroyed.",
         )
         retire.add_argument(
             "version",

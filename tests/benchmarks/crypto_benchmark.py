@@ -1,4 +1,4 @@
-"""Measure the crypto core against raw AES-GCM: ``python -m alphapulse_encryption.benchmarks``.
+"""Measure the crypto core against raw AES-GCM: ``python tests/benchmarks/crypto_benchmark.py``.
 
 Uses only :mod:`alphapulse_encryption.crypto`, so it needs no Django settings.
 """
@@ -12,13 +12,19 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .crypto import DEFAULT_ITERATIONS, Cipher, Keyring
-from .crypto.envelope import NONCE_SIZE
-from .crypto.serialize import serialize
+# Run as a script from a checkout: the package is imported from it, installed or not.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from alphapulse_encryption.crypto import DEFAULT_ITERATIONS, Cipher, Keyring  # noqa: E402
+from alphapulse_encryption.crypto.envelope import NONCE_SIZE  # noqa: E402
+from alphapulse_encryption.crypto.serialize import serialize  # noqa: E402
 
 CONTEXT = "benchmarks.record.value"
 VALUES: dict[str, Any] = {
@@ -112,7 +118,7 @@ def _report(results: dict[str, dict[str, float]], items: int, repeat: int, itera
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m alphapulse_encryption.benchmarks", description=__doc__.splitlines()[0]
+        prog="python tests/benchmarks/crypto_benchmark.py", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--items", type=int, default=2000, help="values per run (2000)")
     parser.add_argument("--repeat", type=int, default=7, help="interleaved runs (7)")
