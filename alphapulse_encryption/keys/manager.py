@@ -236,7 +236,7 @@ class EncryptionKeyManager:
 
     def retire_key(self, version: int) -> None:
         """Take ``version`` out of the keyring for good. Check first that no stored value
-        uses it (``keys.reencrypt.retire`` does)."""
+        uses it (``migration.reencrypt.retire`` does)."""
         self.provider.retire(version)
         reset()
 

@@ -9,8 +9,7 @@ from typing import Any, cast
 from django.core.exceptions import ValidationError
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from ..crypto import looks_like_envelope
-from ..crypto.cipher import split_searchable
+from ..crypto import looks_like_envelope, split_searchable
 from .pairs import MigrationPair
 
 # What converting or encrypting a bad value raises; anything else (a missing key, a lost

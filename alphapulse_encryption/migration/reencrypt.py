@@ -18,8 +18,8 @@ from django.db import models, router, transaction
 from django.db.models import ExpressionWrapper, F, TextField
 
 from ..crypto import DecryptionError, KeyProviderError, key_version_of
-from ..fields.base import EncryptedFieldMixin
-from ..fields.queryset import encrypted_fields
+from ..introspection import encrypted_fields
+from ..introspection import encrypted_models as all_encrypted_models
 from ..keys import EncryptionKeyManager, current_keyring, reset
 from ..keys.events import record_key_operation
 
@@ -50,11 +50,7 @@ def encrypted_models(label: str | None = None) -> list[type[models.Model]]:
         if not encrypted_fields(model):
             raise ValueError(f"{model._meta.label} has no encrypted fields")
         return [model]
-    return [
-        model
-        for model in apps.get_models()
-        if not model._meta.proxy and not model._meta.swapped and encrypted_fields(model)
-    ]
+    return all_encrypted_models()
 
 
 def _stored_version(stored: Any) -> int | str:
@@ -65,7 +61,7 @@ def _stored_version(stored: Any) -> int | str:
 
 
 def _raw_batches(
-    model: type[models.Model], fields: list[EncryptedFieldMixin], batch_size: int
+    model: type[models.Model], fields: list[models.Field[Any, Any]], batch_size: int
 ) -> Iterator[list[tuple[Any, ...]]]:
     """(pk, stored value, ...) in primary-key order, as the database holds the values."""
     # An output field without converters: the ciphertext, not the decrypted value.
@@ -177,7 +173,7 @@ def reencrypt(
 
 
 def _rewrite_batch(
-    model: type[models.Model], fields: list[EncryptedFieldMixin], pks: list[Any]
+    model: type[models.Model], fields: list[models.Field[Any, Any]], pks: list[Any]
 ) -> tuple[int, list[Any]]:
     """Decrypt and re-save the rows (under the active version); returns (moved, failed pks).
 

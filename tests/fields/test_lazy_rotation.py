@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from alphapulse_encryption.crypto import key_version_of
-from alphapulse_encryption.keys import reencrypt
+from alphapulse_encryption.migration import reencrypt
 from tests.factories import CustomerFactory
 from tests.settings import TEST_KEY_V1, TEST_KEY_V2
 from tests.testapp.models import Customer

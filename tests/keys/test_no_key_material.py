@@ -12,8 +12,9 @@ from django.core.management import call_command
 
 from alphapulse_encryption import ConfigurationError, DecryptionError, decrypt_field, get_cipher
 from alphapulse_encryption.crypto import Cipher, Keyring
-from alphapulse_encryption.keys import DatabaseKeyProvider, current_keyring, reencrypt
+from alphapulse_encryption.keys import DatabaseKeyProvider, current_keyring
 from alphapulse_encryption.keys.wrapping import MasterKeyWrapper
+from alphapulse_encryption.migration import reencrypt
 from alphapulse_encryption.models import KeyVersion
 from tests.factories import CustomerFactory
 from tests.keys.conftest import data_keys, database_keyring_settings, key_forms

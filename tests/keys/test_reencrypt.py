@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from alphapulse_encryption.keys import reencrypt as service
 from alphapulse_encryption.management.commands.encryption_keys import Command
+from alphapulse_encryption.migration import reencrypt as service
 from alphapulse_encryption.models import KeyVersion
 from tests.factories import CustomerFactory, PositionFactory, TradeFactory
 from tests.testapp.models import Customer, Position, Trade

@@ -22,8 +22,8 @@ from django.db import connections
 from alphapulse_encryption import decrypt_field, encrypt_field, keys
 from alphapulse_encryption.crypto import Cipher, key_version_of
 from alphapulse_encryption.keys import DatabaseKeyProvider, EncryptionKeyManager
-from alphapulse_encryption.keys import reencrypt as reencrypt_service
 from alphapulse_encryption.migration import data
+from alphapulse_encryption.migration import reencrypt as reencrypt_service
 from tests.keys.conftest import database_keyring_settings
 from tests.reliability import scenarios
 from tests.testapp.models import Customer, LegacyClient

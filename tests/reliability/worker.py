@@ -44,7 +44,7 @@ from django.db import connections  # noqa: E402
 
 from alphapulse_encryption.audit.log import verify as verify_audit_log  # noqa: E402
 from alphapulse_encryption.keys import EncryptionKeyManager  # noqa: E402
-from alphapulse_encryption.keys import reencrypt as reencrypt_service  # noqa: E402
+from alphapulse_encryption.migration import reencrypt as reencrypt_service  # noqa: E402
 from tests.reliability import scenarios  # noqa: E402
 
 COMMANDS = {
