@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, TextField
 
-from ..fields.base import UndecryptableValue
+from ..fields.stored import UndecryptableValue
 from .failures import failure_records, pk_text
 from .pairs import MigrationPair, has_plaintext_column, require_columns, select_pairs
 
